@@ -1,0 +1,59 @@
+/* iodine_ext.h: what the C glue's files share. */
+#ifndef IODINE_EXT_H
+#define IODINE_EXT_H
+
+#include <ruby.h>
+#include <ruby/thread.h>
+
+#include "iodine.h" /* the Go <-> C crossings, from go/ */
+
+/* The Go library's functions, looked up with dlsym() (go_loader.c). */
+typedef struct {
+  __typeof__(iodine_abi_version) *abi_version;
+  __typeof__(iodine_set_verbosity) *set_verbosity;
+  __typeof__(iodine_listen) *listen;
+  __typeof__(iodine_listener_port) *listener_port;
+  __typeof__(iodine_start) *start;
+  __typeof__(iodine_stop) *stop;
+  __typeof__(iodine_stopped) *stopped;
+  __typeof__(iodine_respond) *respond;
+  __typeof__(iodine_stream_write) *stream_write;
+  __typeof__(iodine_stream_end) *stream_end;
+  __typeof__(iodine_hijack) *hijack;
+  __typeof__(iodine_queue_wait) *queue_wait;
+  __typeof__(iodine_queue_try_pop) *queue_try_pop;
+  __typeof__(iodine_queue_interrupt) *queue_interrupt;
+  __typeof__(iodine_queue_close) *queue_close;
+  __typeof__(iodine_queue_is_closed) *queue_is_closed;
+  __typeof__(iodine_waiter_new) *waiter_new;
+  __typeof__(iodine_waiter_free) *waiter_free;
+} iodine_go_api_t;
+
+extern iodine_go_api_t GO;
+
+extern VALUE IodineModule; /* Iodine */
+extern VALUE IodineBase;   /* Iodine::Base: the C glue's methods */
+extern VALUE IodineError;  /* Iodine::Error */
+
+/* Raises Iodine::Error unless the Go library was loaded by this process. */
+void iodine_go_require(void);
+
+/* The request a Ruby thread is serving now (for rack.hijack). */
+typedef struct {
+  iodine_task_t *task;
+  VALUE env;
+  int hijacked;
+} iodine_current_t;
+extern __thread iodine_current_t *iodine_current;
+
+void iodine_init_go_loader(void);
+void iodine_init_signals(void);
+void iodine_init_request_loop(void);
+void iodine_init_rack_env(void);
+void iodine_init_rack_response(void);
+void iodine_init_listener(void);
+
+VALUE iodine_rack_env(iodine_task_t *t);
+int iodine_rack_handle_task(iodine_task_t *t, VALUE app);
+
+#endif

@@ -1,0 +1,129 @@
+/*
+ * iodine.h: every crossing between the Go core and the Ruby C glue.
+ *
+ * The Go library is built with -buildmode=c-shared and loaded with dlopen()
+ * by the C extension, after any fork (the Go runtime is not fork-safe). The
+ * extension never links against it: it looks up the functions below with
+ * dlsym() and checks iodine_abi_version() first.
+ *
+ * Direction of each call:
+ *   Go  -> C  : iodine_queue_push (C code compiled into the Go library).
+ *   Ruby thread (C) -> C : iodine_queue_wait / try_pop / interrupt (no Go).
+ *   Ruby thread (C) -> Go: the iodine_* functions exported by Go.
+ *
+ * No Go pointer ever reaches C: Go copies each request into one malloc()ed
+ * block (iodine_task_t), and C hands responses to Go as (pointer, length)
+ * pairs that Go copies before returning.
+ */
+#ifndef IODINE_H
+#define IODINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define IODINE_ABI_VERSION 1
+
+/* A string inside a task block: byte offset from the block start, length. */
+typedef struct {
+  uint32_t off;
+  uint32_t len;
+} iodine_span_t;
+
+/* Task kinds travelling the queue to Ruby threads. */
+enum iodine_task_kind {
+  IODINE_TASK_HTTP = 1, /* an HTTP request for a Rack app */
+};
+
+/* iodine_task_t.flags */
+enum iodine_task_flags {
+  IODINE_REQ_TLS = 1,        /* arrived over TLS: rack.url_scheme = https */
+  IODINE_REQ_BODY_FILE = 2,  /* body lives in body_fd (an unlinked temp file) */
+  IODINE_REQ_HEAD = 4,       /* HEAD request: the body is never sent */
+};
+
+/*
+ * One request, copied by Go into a single malloc()ed block. Spans point into
+ * the same block. The consumer (the C extension) frees it with free().
+ */
+typedef struct iodine_task {
+  struct iodine_task *next; /* queue link, owned by the queue */
+  uint64_t handle;          /* identifies the waiting request on the Go side */
+  uint32_t kind;            /* enum iodine_task_kind */
+  uint32_t listener;        /* index of the listener (Iodine.listen) */
+  uint32_t flags;           /* enum iodine_task_flags */
+  int32_t body_fd;          /* temp file with the body, or -1 */
+  uint64_t body_len;        /* body length (in memory or in the file) */
+  iodine_span_t method, path, query, version, remote_addr, server_name,
+      server_port, request_uri, body;
+  uint32_t header_count; /* pairs of spans (CGI name, value) at headers_off */
+  uint32_t headers_off;
+} iodine_task_t;
+
+/* ---------- the task queue (C, compiled into the Go library) ---------- */
+
+typedef struct iodine_waiter iodine_waiter_t;
+
+/* Go: copy a task block into C memory and wake the most recently idle thread. */
+void iodine_queue_push(const void *block, size_t len);
+/* Ruby thread, GVL released: block until a task arrives, the waiter is
+ * interrupted or the queue closes. Returns NULL unless a task was taken. */
+iodine_task_t *iodine_queue_wait(iodine_waiter_t *w);
+/* Ruby thread, GVL held: take a queued task without waiting (or NULL). */
+iodine_task_t *iodine_queue_try_pop(void);
+/* Unblocking function: wake this waiter so Ruby can handle interrupts. */
+void iodine_queue_interrupt(iodine_waiter_t *w);
+/* Wake every waiter and make iodine_queue_wait return NULL from now on. */
+void iodine_queue_close(void);
+int iodine_queue_is_closed(void);
+iodine_waiter_t *iodine_waiter_new(void);
+void iodine_waiter_free(iodine_waiter_t *w);
+
+/* ---------- listener configuration (C -> Go, copied by Go) ---------- */
+
+typedef struct {
+  const char *address;  /* host/IP, or a Unix socket path when unix != 0 */
+  int32_t port;
+  int32_t unix_socket;
+  int32_t tls;          /* reserved (issue: TLS) */
+  int64_t max_body;     /* bytes; 413 above */
+  int32_t max_header;   /* total header bytes; 431 above */
+  int32_t max_line;     /* one header line / request line; 414/431 above */
+  int32_t max_headers;  /* header count; 431 above */
+  int32_t keep_alive;   /* idle keep-alive timeout, seconds */
+  int64_t body_spill;   /* bodies above this many bytes go to a temp file */
+} iodine_listen_cfg_t;
+
+/* Response flags for iodine_respond. */
+enum iodine_respond_flags {
+  IODINE_RESP_STREAM = 1, /* more body follows via iodine_stream_write */
+  IODINE_RESP_FILE = 2,   /* body is a file path (to_path / X-Sendfile) */
+};
+
+/*
+ * Go exports (see go/exports.go). Headers are a packed list of
+ * [uint32 name_len][name][uint32 value_len][value] in host byte order.
+ *
+ * iodine_respond copies headers and body before returning, except with
+ * IODINE_RESP_STREAM, where body (the first chunk) must come from malloc()
+ * and Go frees it. iodine_stream_write always takes a malloc()ed chunk and
+ * frees it; it blocks while the client is behind (call it without the GVL)
+ * and returns 0 once the client is gone. iodine_stream_end(aborted = 1)
+ * cuts the response short and closes the connection. iodine_hijack blocks
+ * (call it without the GVL) and returns a duplicate of the socket, or -1.
+ */
+#ifndef IODINE_GO_SIDE
+int iodine_abi_version(void);
+void iodine_set_verbosity(int level);
+int iodine_listen(iodine_listen_cfg_t *cfg, char *err, int err_len);
+int iodine_listener_port(int id);
+int iodine_start(int gomaxprocs);
+void iodine_stop(int timeout_ms);
+int iodine_stopped(void);
+int iodine_respond(uint64_t handle, int status, char *headers, size_t headers_len,
+                   char *body, size_t body_len, int flags);
+int iodine_stream_write(uint64_t handle, char *data, size_t len);
+void iodine_stream_end(uint64_t handle, int aborted);
+int iodine_hijack(uint64_t handle);
+#endif
+
+#endif /* IODINE_H */

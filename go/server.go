@@ -1,0 +1,192 @@
+package main
+
+/*
+#include "iodine.h"
+*/
+import "C"
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/valyala/fasthttp"
+)
+
+// listenConfig is a listener's settings, copied from iodine_listen_cfg_t.
+type listenConfig struct {
+	address    string
+	port       int
+	unix       bool
+	maxBody    int64
+	maxHeader  int
+	maxLine    int
+	maxHeaders int
+	keepAlive  time.Duration
+	bodySpill  int64
+}
+
+// listener is one Iodine.listen: a bound socket and its fasthttp server.
+type listener struct {
+	id       int
+	cfg      listenConfig
+	ln       net.Listener
+	srv      *fasthttp.Server
+	hostName string // SERVER_NAME when a request has no Host
+	port     int
+}
+
+var (
+	listenersMu sync.Mutex
+	listeners   []*listener
+	serving     sync.WaitGroup
+	stopOnce    sync.Once
+	stopped     atomic.Bool
+)
+
+var builderPool = sync.Pool{New: func() any { return new(taskBuilder) }}
+
+// listen binds now, so a taken port fails at once, and serves on start.
+func listen(cfg listenConfig) (*listener, error) {
+	var (
+		ln  net.Listener
+		err error
+	)
+	if cfg.unix {
+		os.Remove(cfg.address) // a stale socket file from a dead process
+		ln, err = net.Listen("unix", cfg.address)
+	} else {
+		ln, err = net.Listen("tcp", net.JoinHostPort(cfg.address, strconv.Itoa(cfg.port)))
+	}
+	if err != nil {
+		return nil, err
+	}
+	l := &listener{cfg: cfg, ln: ln, hostName: cfg.address, port: cfg.port}
+	if a, ok := ln.Addr().(*net.TCPAddr); ok {
+		l.port = a.Port
+	}
+	if l.hostName == "" || l.hostName == "0.0.0.0" || l.hostName == "::" || cfg.unix {
+		l.hostName = "localhost"
+	}
+	l.srv = &fasthttp.Server{
+		Handler:                       l.serveHTTP,
+		ErrorHandler:                  l.parseErrorHandler,
+		Name:                          "",
+		NoDefaultServerHeader:         true,
+		NoDefaultContentType:          true,
+		DisableHeaderNamesNormalizing: true,
+		DisablePreParseMultipartForm:  true,
+		StreamRequestBody:             true,
+		CloseOnShutdown:               true,
+		ReadBufferSize:                cfg.maxHeader,
+		MaxRequestBodySize:            int(cfg.maxBody),
+		IdleTimeout:                   cfg.keepAlive,
+		Logger:                        quietLogger{},
+	}
+	listenersMu.Lock()
+	l.id = len(listeners)
+	listeners = append(listeners, l)
+	listenersMu.Unlock()
+	return l, nil
+}
+
+// quietLogger routes fasthttp's own messages to our log at debug level.
+type quietLogger struct{}
+
+func (quietLogger) Printf(format string, args ...any) { logf(levelDebug, format, args...) }
+
+// start serves every listener in the background.
+func start(gomaxprocs int) {
+	if gomaxprocs > 0 {
+		runtime.GOMAXPROCS(gomaxprocs)
+	}
+	listenersMu.Lock()
+	defer listenersMu.Unlock()
+	for _, l := range listeners {
+		serving.Add(1)
+		go func(l *listener) {
+			defer serving.Done()
+			if err := l.srv.Serve(l.ln); err != nil {
+				logf(levelError, "listener %s stopped: %v", l.ln.Addr(), err)
+			}
+		}(l)
+	}
+}
+
+// stop shuts every server down gracefully in the background: listeners
+// close at once, requests in flight finish, idle connections close. After
+// timeout the remaining connections are closed. It never waits itself: the
+// caller holds the GVL.
+func stop(timeout time.Duration) {
+	stopOnce.Do(func() {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			defer cancel()
+			var wg sync.WaitGroup
+			listenersMu.Lock()
+			for _, l := range listeners {
+				wg.Add(1)
+				go func(l *listener) {
+					defer wg.Done()
+					if err := l.srv.ShutdownWithContext(ctx); err != nil {
+						logf(levelWarn, "shutdown of %s: %v", l.ln.Addr(), err)
+					}
+					if l.cfg.unix {
+						os.Remove(l.cfg.address)
+					}
+				}(l)
+			}
+			listenersMu.Unlock()
+			wg.Wait()
+			serving.Wait()
+			stopped.Store(true)
+		}()
+	})
+}
+
+// serveHTTP hands one request to a Ruby thread and waits for its answer.
+func (l *listener) serveHTTP(ctx *fasthttp.RequestCtx) {
+	if !l.checkRequestLimits(ctx) {
+		return
+	}
+	body, err := readBody(ctx, l.cfg.bodySpill, l.cfg.maxBody)
+	if err != nil {
+		if err == errBodyTooLarge {
+			l.refuse(ctx, fasthttp.StatusRequestEntityTooLarge, "Payload Too Large")
+		} else {
+			l.refuse(ctx, fasthttp.StatusBadRequest, "Bad Request")
+		}
+		return
+	}
+	p := &pending{ctx: ctx, done: make(chan replyKind, 1), head: ctx.IsHead()}
+	h := requests.add(p)
+	b := builderPool.Get().(*taskBuilder)
+	block := b.build(ctx, l, h, body.mem, body.fd, body.n)
+	C.iodine_queue_push(unsafe.Pointer(&block[0]), C.size_t(len(block)))
+	builderPool.Put(b)
+	body.release()
+
+	if <-p.done == replyHijack {
+		conn := ctx.Conn()
+		ctx.HijackSetNoResponse(true)
+		ctx.Hijack(func(net.Conn) {
+			fd := -1 // a TLS connection has no plain socket to give
+			if c, ok := conn.(syscall.Conn); ok {
+				if d, err := dupFd(c); err == nil {
+					fd = d
+				}
+			}
+			p.fd <- fd
+		})
+	}
+}
+
+func (l *listener) String() string { return fmt.Sprintf("listener %d on %s", l.id, l.ln.Addr()) }

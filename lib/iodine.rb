@@ -1,0 +1,99 @@
+# Iodine: a fast Rack server whose network core is Go (fasthttp), bridged to
+# Ruby by a thin C extension. `require "iodine"` loads only the C glue; the
+# Go runtime starts in Iodine.start (see iodine/server.rb), in the process
+# that serves, because it does not survive a fork.
+require "etc"
+require "stringio"
+require "socket"
+
+require_relative "iodine/version"
+
+module Iodine
+  class Error < StandardError; end
+end
+
+require_relative "iodine/iodine_ext"
+require_relative "iodine/hooks"
+require_relative "iodine/signals"
+require_relative "iodine/listener"
+require_relative "iodine/server"
+require_relative "iodine/rack_handler" if File.exist?(File.expand_path("iodine/rack_handler.rb", __dir__))
+
+module Iodine
+  # Where the Go core was built (lib/iodine/libiodine_go.so).
+  CORE_PATH = File.expand_path("iodine/libiodine_go.so", __dir__)
+
+  # Negative counts mean "cores / abs(n)", as in iodine; 0 or nil is auto.
+  def self.resolve_count(n, auto)
+    n = Integer(n) if n.is_a?(String)
+    return auto if n.nil? || n == 0
+    return [Etc.nprocessors / -n, 1].max if n < 0
+    n
+  end
+
+  @threads = ENV["THREADS"]&.to_i
+  @workers = ENV["WORKERS"]&.to_i
+  @verbosity = 4
+  @listeners = []
+
+  class << self
+    # Ruby threads per process serving requests (default: 5, as Puma/Rails).
+    def threads
+      Iodine.resolve_count(@threads, 5)
+    end
+
+    def threads=(n)
+      raise ArgumentError, "threads must be an Integer, got #{n.inspect}" unless n.nil? || n.is_a?(Integer)
+      @threads = n
+    end
+
+    # Worker processes; 0 is a single process.
+    def workers
+      Iodine.resolve_count(@workers, 0)
+    end
+
+    def workers=(n)
+      raise ArgumentError, "workers must be an Integer, got #{n.inspect}" unless n.nil? || n.is_a?(Integer)
+      @workers = n
+    end
+
+    attr_reader :verbosity
+
+    # 0 silent .. 5 debug; 4 (info) by default.
+    def verbosity=(level)
+      level = Integer(level)
+      raise ArgumentError, "verbosity must be 0..5, got #{level}" unless (0..5).cover?(level)
+      @verbosity = level
+      Base.verbosity = level
+    end
+
+    # Registers a listener; it binds when the server starts. A block may
+    # stand for the handler. Returns the Iodine::Listener.
+    def listen(**options, &block)
+      listener = Listener.new(**options, &block)
+      @listeners << listener
+      listener
+    end
+
+    def listeners
+      @listeners.dup
+    end
+
+    def master?
+      workers.zero? || !@worker
+    end
+
+    def worker?
+      !!@worker
+    end
+  end
+
+  # Called by the C glue with an exception the app raised.
+  def Base.log_exception(error, env)
+    where = env ? "#{env['REQUEST_METHOD']} #{env['PATH_INFO']}" : "a request"
+    lines = (error.backtrace || []).first(30).map { |l| "    #{l}\n" }.join
+    $stderr.write("ERROR: #{error.class}: #{error.message} (while serving #{where})\n#{lines}")
+  rescue StandardError
+    nil
+  end
+end

@@ -1,0 +1,85 @@
+require "uri"
+
+module Iodine
+  # One Iodine.listen: where to listen, what serves it and its limits.
+  # Validation happens here, in plain Ruby, so mistakes fail before the
+  # server starts.
+  class Listener
+    SERVICES = %i[http https].freeze
+    DEFAULTS = { max_body: 50, max_headers: 32, max_line: 8192, max_header_count: 128, timeout: 40 }.freeze
+    # Bodies above this size go to a temp file instead of memory.
+    BODY_SPILL = 1 << 20
+
+    attr_reader :handler, :address, :port, :options
+    attr_accessor :bound_port
+
+    def initialize(url: nil, address: nil, port: nil, handler: nil, service: nil, public: nil, log: false,
+                   max_body: nil, max_headers: nil, max_line: nil, max_header_count: nil, timeout: nil,
+                   **rest, &block)
+      @handler = handler || block
+      raise ArgumentError, "Iodine.listen needs a handler: (handler: app) or a block" unless @handler
+      scheme, address, port = parse_url(url, address, port)
+      service = (service || scheme || :http).to_sym
+      unless SERVICES.include?(service)
+        raise Iodine::Error, "service #{service.inspect} is not supported yet (only :http)"
+      end
+      @unix = address.to_s.start_with?("/", "./")
+      @address = address.to_s
+      @port = @unix ? 0 : parse_port(port)
+      @options = {
+        public: public, log: log,
+        max_body: positive(:max_body, max_body || DEFAULTS[:max_body]),
+        max_headers: positive(:max_headers, max_headers || DEFAULTS[:max_headers]),
+        max_line: positive(:max_line, max_line || DEFAULTS[:max_line]),
+        max_header_count: positive(:max_header_count, max_header_count || DEFAULTS[:max_header_count]),
+        timeout: positive(:timeout, timeout || DEFAULTS[:timeout]),
+      }.merge(rest)
+    end
+
+    def unix?
+      @unix
+    end
+
+    # "http://127.0.0.1:3000" or a Unix socket's path.
+    def to_s
+      return "unix:#{@address}" if @unix
+      host = @address.empty? ? "0.0.0.0" : @address
+      host = "[#{host}]" if host.include?(":")
+      "http://#{host}:#{bound_port || @port}"
+    end
+
+    # The settings the C glue hands to Go (sizes in bytes).
+    def core_options
+      o = @options
+      { address: @address, port: @port, unix: @unix,
+        max_body: (o[:max_body] * 1024 * 1024).to_i, max_header: (o[:max_headers] * 1024).to_i,
+        max_line: o[:max_line].to_i, max_headers: o[:max_header_count].to_i,
+        keep_alive: o[:timeout].to_i, body_spill: BODY_SPILL }
+    end
+
+    private
+
+    def parse_url(url, address, port)
+      return [nil, address || ENV["ADDRESS"], port || ENV["PORT"] || 3000] if url.nil?
+      url = url.to_s
+      return [nil, url.delete_prefix("unix://"), 0] if url.start_with?("/", "./", "unix:")
+      uri = URI.parse(url.include?("://") ? url : "http://#{url}")
+      [uri.scheme&.to_sym, uri.host.to_s.delete_prefix("[").delete_suffix("]"), uri.port || port || 3000]
+    rescue URI::InvalidURIError => e
+      raise ArgumentError, "invalid listen url #{url.inspect}: #{e.message}"
+    end
+
+    def parse_port(port)
+      n = Integer(port.to_s, 10)
+      raise ArgumentError unless (0..65_535).cover?(n)
+      n
+    rescue ArgumentError, TypeError
+      raise ArgumentError, "invalid port #{port.inspect} (0..65535)"
+    end
+
+    def positive(name, value)
+      raise ArgumentError, "#{name} must be a positive number, got #{value.inspect}" unless value.is_a?(Numeric) && value.positive?
+      value
+    end
+  end
+end

@@ -1,0 +1,3 @@
+module Iodine
+  VERSION = "0.8.0".freeze
+end
