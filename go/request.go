@@ -13,14 +13,14 @@ import (
 // The Go mirror of iodine_task_t's fixed part (see iodine.h). Its layout is
 // checked against the C struct in abi_check.go.
 type taskHeader struct {
-	next                                                            uint64
-	handle                                                          uint64
-	kind, listener, flags                                           uint32
-	bodyFd                                                          int32
-	bodyLen                                                         uint64
+	next                                                             uint64
+	handle                                                           uint64
+	kind, listener, flags                                            uint32
+	bodyFd                                                           int32
+	bodyLen                                                          uint64
 	method, path, query, version, remoteAddr, serverName, serverPort span
-	requestURI, body                                                span
-	headerCount, headersOff                                         uint32
+	requestURI, body                                                 span
+	headerCount, headersOff                                          uint32
 }
 
 type span struct{ off, len uint32 }
@@ -28,10 +28,10 @@ type span struct{ off, len uint32 }
 const taskHeaderSize = int(unsafe.Sizeof(taskHeader{}))
 
 const (
-	taskHTTP     = 1
-	reqTLS       = 1
-	reqBodyFile  = 2
-	reqHead      = 4
+	taskHTTP    = 1
+	reqTLS      = 1
+	reqBodyFile = 2
+	reqHead     = 4
 )
 
 // taskBuilder lays out one request block: the fixed header, then the
@@ -39,7 +39,7 @@ const (
 type taskBuilder struct {
 	buf   []byte
 	hdr   taskHeader
-	pairs []span   // name, value spans
+	pairs []span // name, value spans
 }
 
 func (b *taskBuilder) reset() {

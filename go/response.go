@@ -41,11 +41,6 @@ func validHeaderName(name []byte) bool {
 	return true
 }
 
-// validHeaderValue refuses the bytes that would split a response.
-func validHeaderValue(v []byte) bool {
-	return bytes.IndexByte(v, '\r') < 0 && bytes.IndexByte(v, '\n') < 0 && bytes.IndexByte(v, 0) < 0
-}
-
 // applyHeaders sets a Rack response's headers on resp. Rack 2 multi-value
 // headers arrive joined by "\n" and are split here (Rack 3 arrays were
 // already flattened to one entry per value by the C glue). It returns the
@@ -61,11 +56,11 @@ func applyHeaders(resp *fasthttp.Response, packed []byte) (sendfile []byte, cont
 			sendfile = value
 			return
 		}
+		if bytes.IndexByte(value, '\r') >= 0 || bytes.IndexByte(value, 0) >= 0 {
+			logf(levelWarn, "dropped response header %s: CR or NUL in its value", name)
+			return
+		}
 		for line := range bytes.SplitSeq(value, []byte("\n")) {
-			if !validHeaderValue(line) {
-				logf(levelWarn, "dropped response header %s: invalid characters in its value", name)
-				continue
-			}
 			if caseEqual(name, "content-length") {
 				n, err := fasthttp.ParseUint(line)
 				if err != nil {

@@ -1,10 +1,5 @@
 package main
 
-/*
-#include "iodine.h"
-*/
-import "C"
-
 import (
 	"context"
 	"fmt"
@@ -16,7 +11,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/valyala/fasthttp"
 )
@@ -170,7 +164,7 @@ func (l *listener) serveHTTP(ctx *fasthttp.RequestCtx) {
 	h := requests.add(p)
 	b := builderPool.Get().(*taskBuilder)
 	block := b.build(ctx, l, h, body.mem, body.fd, body.n)
-	C.iodine_queue_push(unsafe.Pointer(&block[0]), C.size_t(len(block)))
+	queuePush(block)
 	builderPool.Put(b)
 	body.release()
 
