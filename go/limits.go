@@ -7,30 +7,6 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// checkRequestLimits enforces the per-line and header-count limits that
-// fasthttp does not have (it bounds the whole header block by its read
-// buffer, which we size to max_header). It answers the client itself and
-// returns false when a limit is exceeded.
-func (l *listener) checkRequestLimits(ctx *fasthttp.RequestCtx) bool {
-	if len(ctx.Request.Header.RequestURI()) > l.cfg.maxLine {
-		l.refuse(ctx, fasthttp.StatusRequestURITooLong, "URI Too Long")
-		return false
-	}
-	count := 0
-	for k, v := range ctx.Request.Header.AllInOrder() {
-		count++
-		if len(k)+len(v)+2 > l.cfg.maxLine {
-			l.refuse(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "Request Header Fields Too Large")
-			return false
-		}
-	}
-	if count > l.cfg.maxHeaders {
-		l.refuse(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "Request Header Fields Too Large")
-		return false
-	}
-	return true
-}
-
 // refuse answers with an error status and closes the connection: after a
 // refused request the rest of the stream cannot be trusted.
 func (l *listener) refuse(ctx *fasthttp.RequestCtx, status int, msg string) {

@@ -27,6 +27,25 @@ type pending struct {
 	head   bool
 }
 
+var pendingPool = sync.Pool{New: func() any { return &pending{done: make(chan replyKind, 1)} }}
+
+func acquirePending(ctx *fasthttp.RequestCtx) *pending {
+	p := pendingPool.Get().(*pending)
+	p.ctx = ctx
+	p.head = ctx.IsHead()
+	return p
+}
+
+// releasePending recycles p. Only the request goroutine calls it, after
+// Ruby's last touch (the send on done) and never for a stream or hijack,
+// which Ruby keeps using.
+func releasePending(p *pending) {
+	p.ctx = nil
+	p.stream = nil
+	p.fd = nil
+	pendingPool.Put(p)
+}
+
 // registry maps the 64-bit handles given to C to pending requests. A handle
 // is slot<<32 | generation, so a stale handle from C never finds a reused
 // slot. A mutex is enough here: it is held for a few nanoseconds per request.

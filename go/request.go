@@ -133,17 +133,21 @@ func splitHost(host []byte) (name, port []byte) {
 	return host, nil
 }
 
-// build copies a request into the builder. body is the in-memory body (nil
-// when bodyFd holds it).
-func (b *taskBuilder) build(ctx *fasthttp.RequestCtx, l *listener, handle uint64, body []byte, bodyFd int, bodyLen int64) []byte {
+// start copies a request's line and headers into the builder, enforcing
+// the per-line and header-count limits fasthttp does not have (it bounds
+// the whole header block by its read buffer, sized to max_header). It
+// returns 0, or the status to refuse the request with.
+func (b *taskBuilder) start(ctx *fasthttp.RequestCtx, l *listener) int {
 	b.reset()
 	h := &b.hdr
-	h.handle = handle
 	h.kind = taskHTTP
 	h.listener = uint32(l.id)
 	req := &ctx.Request
-	h.method = b.str(req.Header.Method())
 	uri := req.Header.RequestURI()
+	if len(uri) > l.cfg.maxLine {
+		return fasthttp.StatusRequestURITooLong
+	}
+	h.method = b.str(req.Header.Method())
 	h.requestURI = b.str(uri)
 	path, query := uri, []byte(nil)
 	if i := bytes.IndexByte(uri, '?'); i >= 0 {
@@ -169,7 +173,7 @@ func (b *taskBuilder) build(ctx *fasthttp.RequestCtx, l *listener, handle uint64
 		if ctx.IsTLS() {
 			port = []byte("443")
 		} else if len(req.Header.Host()) == 0 {
-			port = []byte(strconv.Itoa(l.port))
+			port = strconv.AppendInt(nil, int64(l.port), 10)
 		} else {
 			port = []byte("80")
 		}
@@ -182,9 +186,22 @@ func (b *taskBuilder) build(ctx *fasthttp.RequestCtx, l *listener, handle uint64
 	if req.Header.IsHead() {
 		h.flags |= reqHead
 	}
-	for k, v := range req.Header.All() {
+	count := 0
+	for k, v := range req.Header.AllInOrder() {
+		count++
+		if len(k)+len(v)+2 > l.cfg.maxLine || count > l.cfg.maxHeaders {
+			return fasthttp.StatusRequestHeaderFieldsTooLarge
+		}
 		b.addHeader(k, v)
 	}
+	return 0
+}
+
+// finish adds the body (in memory, or bodyFd >= 0 for a temp file) and the
+// header table, and returns the finished block.
+func (b *taskBuilder) finish(handle uint64, body []byte, bodyFd int, bodyLen int64) []byte {
+	h := &b.hdr
+	h.handle = handle
 	if bodyFd >= 0 {
 		h.flags |= reqBodyFile
 		h.bodyFd = int32(bodyFd)
@@ -200,6 +217,13 @@ func (b *taskBuilder) build(ctx *fasthttp.RequestCtx, l *listener, handle uint64
 	}
 	*(*taskHeader)(unsafe.Pointer(&b.buf[0])) = *h
 	return b.buf
+}
+
+// build is start and finish in one step (tests, and requests known to be
+// within the limits).
+func (b *taskBuilder) build(ctx *fasthttp.RequestCtx, l *listener, handle uint64, body []byte, bodyFd int, bodyLen int64) []byte {
+	b.start(ctx, l)
+	return b.finish(handle, body, bodyFd, bodyLen)
 }
 
 // remoteIP appends the peer's address to the block.

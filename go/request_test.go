@@ -59,7 +59,7 @@ func parseRequest(t testing.TB, raw string) *fasthttp.RequestCtx {
 	return ctx
 }
 
-var testListener = &listener{id: 3, hostName: "localhost", port: 3000}
+var testListener = &listener{id: 3, hostName: "localhost", port: 3000, cfg: listenConfig{maxLine: 8192, maxHeaders: 128}}
 
 func TestBuildRequest(t *testing.T) {
 	ctx := parseRequest(t, "POST /a/b%20c?x=1&y=2 HTTP/1.1\r\nHost: example.com:8080\r\n"+
@@ -139,6 +139,25 @@ func TestCGINames(t *testing.T) {
 		s := b.cgiName([]byte(in))
 		if got := string(b.buf[s.off : s.off+s.len]); got != want {
 			t.Errorf("cgiName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestStartEnforcesLimits(t *testing.T) {
+	l := &listener{hostName: "h", cfg: listenConfig{maxLine: 64, maxHeaders: 3}}
+	var b taskBuilder
+	cases := []struct {
+		raw  string
+		want int
+	}{
+		{"GET /" + strings.Repeat("a", 64) + " HTTP/1.1\r\nHost: h\r\n\r\n", 414},
+		{"GET / HTTP/1.1\r\nHost: h\r\nX: " + strings.Repeat("v", 62) + "\r\n\r\n", 431},
+		{"GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", 431},
+		{"GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\n\r\n", 0},
+	}
+	for _, c := range cases {
+		if got := b.start(parseRequest(t, c.raw), l); got != c.want {
+			t.Errorf("start(%.40q...) = %d, want %d", c.raw, got, c.want)
 		}
 	}
 }

@@ -148,7 +148,10 @@ func stop(timeout time.Duration) {
 
 // serveHTTP hands one request to a Ruby thread and waits for its answer.
 func (l *listener) serveHTTP(ctx *fasthttp.RequestCtx) {
-	if !l.checkRequestLimits(ctx) {
+	b := builderPool.Get().(*taskBuilder)
+	defer builderPool.Put(b)
+	if status := b.start(ctx, l); status != 0 {
+		l.refuse(ctx, status, fasthttp.StatusMessage(status))
 		return
 	}
 	body, err := readBody(ctx, l.cfg.bodySpill, l.cfg.maxBody)
@@ -160,27 +163,32 @@ func (l *listener) serveHTTP(ctx *fasthttp.RequestCtx) {
 		}
 		return
 	}
-	p := &pending{ctx: ctx, done: make(chan replyKind, 1), head: ctx.IsHead()}
-	h := requests.add(p)
-	b := builderPool.Get().(*taskBuilder)
-	block := b.build(ctx, l, h, body.mem, body.fd, body.n)
-	queuePush(block)
-	builderPool.Put(b)
+	p := acquirePending(ctx)
+	queuePush(b.finish(requests.add(p), body.mem, body.fd, body.n))
 	body.release()
 
 	if <-p.done == replyHijack {
-		conn := ctx.Conn()
-		ctx.HijackSetNoResponse(true)
-		ctx.Hijack(func(net.Conn) {
-			fd := -1 // a TLS connection has no plain socket to give
-			if c, ok := conn.(syscall.Conn); ok {
-				if d, err := dupFd(c); err == nil {
-					fd = d
-				}
-			}
-			p.fd <- fd
-		})
+		l.hijack(ctx, p)
+		return
 	}
+	if p.stream == nil { // a stream's pending lives until Ruby ends it
+		releasePending(p)
+	}
+}
+
+// hijack gives Ruby a duplicate of the socket once fasthttp lets go of it.
+func (l *listener) hijack(ctx *fasthttp.RequestCtx, p *pending) {
+	conn := ctx.Conn()
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(net.Conn) {
+		fd := -1 // a TLS connection has no plain socket to give
+		if c, ok := conn.(syscall.Conn); ok {
+			if d, err := dupFd(c); err == nil {
+				fd = d
+			}
+		}
+		p.fd <- fd
+	})
 }
 
 func (l *listener) String() string { return fmt.Sprintf("listener %d on %s", l.id, l.ln.Addr()) }
