@@ -39,6 +39,7 @@ enum iodine_task_flags {
   IODINE_REQ_TLS = 1,        /* arrived over TLS: rack.url_scheme = https */
   IODINE_REQ_BODY_FILE = 2,  /* body lives in body_fd (an unlinked temp file) */
   IODINE_REQ_HEAD = 4,       /* HEAD request: the body is never sent */
+  IODINE_REQ_HTTP10 = 8,     /* HTTP/1.0: no chunked encoding, so streams are buffered */
 };
 
 /*

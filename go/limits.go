@@ -44,3 +44,17 @@ func (l *listener) parseErrorHandler(ctx *fasthttp.RequestCtx, err error) {
 	ctx.SetContentType("text/plain")
 	ctx.SetBodyString(msg)
 }
+
+// expectContinue answers "Expect: 100-continue": a body that is announced
+// too big is refused before the client sends it. (Without Expect, fasthttp
+// reads the first 8 KB of a body before the handler refuses it.)
+func (l *listener) expectContinue(ctx *fasthttp.RequestCtx) int {
+	if int64(ctx.Request.Header.ContentLength()) > l.cfg.maxBody {
+		logf(levelWarn, "refused %s %s from %s: 413 Payload Too Large (Content-Length %d)",
+			ctx.Method(), clip(ctx.Request.Header.RequestURI()), ctx.RemoteAddr(), ctx.Request.Header.ContentLength())
+		ctx.SetContentType("text/plain")
+		ctx.SetBodyString("Payload Too Large")
+		return fasthttp.StatusRequestEntityTooLarge
+	}
+	return fasthttp.StatusContinue
+}

@@ -32,6 +32,7 @@ const (
 	reqTLS      = 1
 	reqBodyFile = 2
 	reqHead     = 4
+	reqHTTP10   = 8
 )
 
 // taskBuilder lays out one request block: the fixed header, then the
@@ -185,6 +186,9 @@ func (b *taskBuilder) start(ctx *fasthttp.RequestCtx, l *listener) int {
 	}
 	if req.Header.IsHead() {
 		h.flags |= reqHead
+	}
+	if !req.Header.IsHTTP11() {
+		h.flags |= reqHTTP10
 	}
 	count := 0
 	for k, v := range req.Header.AllInOrder() {

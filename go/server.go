@@ -73,6 +73,7 @@ func listen(cfg listenConfig) (*listener, error) {
 	l.srv = &fasthttp.Server{
 		Handler:                       l.serveHTTP,
 		ErrorHandler:                  l.parseErrorHandler,
+		ExpectHandler:                 l.expectContinue,
 		Name:                          "",
 		NoDefaultServerHeader:         true,
 		NoDefaultContentType:          true,

@@ -142,6 +142,10 @@ static VALUE stream_chunk(RB_BLOCK_CALL_FUNC_ARGLIST(chunk, arg)) {
   size_t len = RSTRING_LEN(chunk);
   if (!len)
     return Qnil; /* an empty chunk would end a chunked body */
+  if (r->task->flags & IODINE_REQ_HTTP10) { /* no chunked encoding: buffer */
+    buf_put(&body_buf, RSTRING_PTR(chunk), len);
+    return Qnil;
+  }
   char *copy = malloc(len);
   if (!copy)
     rb_memerror();
@@ -182,9 +186,10 @@ static VALUE send_response(VALUE arg) {
   } else if (rb_respond_to(body, id_to_ary)) {
     respond_array(r, rb_convert_type(body, T_ARRAY, "Array", "to_ary"));
   } else {
+    body_buf.len = 0;
     rb_block_call(body, id_each, 0, NULL, stream_chunk, (VALUE)r);
     if (!r->answered)
-      respond(r, NULL, 0, 0);
+      respond(r, body_buf.p, body_buf.len, 0);
   }
   if (r->streaming) {
     r->streaming = 0;
