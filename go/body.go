@@ -33,8 +33,8 @@ func (b *requestBody) release() {
 
 // readBody reads the whole request body. fasthttp streams bodies
 // (StreamRequestBody), so large uploads never sit in memory: past spill
-// bytes they go to a temp file. maxBody is enforced for chunked bodies here
-// (fasthttp already refuses a Content-Length above it).
+// bytes they go to a temp file. maxBody is enforced here for chunked bodies
+// (the handler refuses a Content-Length above it before calling us).
 func readBody(ctx *fasthttp.RequestCtx, spill, maxBody int64) (requestBody, error) {
 	stream := ctx.RequestBodyStream()
 	if stream == nil {

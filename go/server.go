@@ -155,6 +155,12 @@ func (l *listener) serveHTTP(ctx *fasthttp.RequestCtx) {
 		l.refuse(ctx, status, fasthttp.StatusMessage(status))
 		return
 	}
+	// In streaming mode fasthttp hands over a body of any announced size;
+	// refuse an oversized one before reading it.
+	if int64(ctx.Request.Header.ContentLength()) > l.cfg.maxBody {
+		l.refuse(ctx, fasthttp.StatusRequestEntityTooLarge, "Payload Too Large")
+		return
+	}
 	body, err := readBody(ctx, l.cfg.bodySpill, l.cfg.maxBody)
 	if err != nil {
 		if err == errBodyTooLarge {
