@@ -22,6 +22,10 @@ static VALUE multiprocess; /* rack.multiprocess */
 static VALUE methods[8];   /* frozen common REQUEST_METHOD values */
 static VALUE protocols[3]; /* HTTP/1.1, HTTP/1.0, HTTP/0.9 */
 static VALUE cStringIO;
+/* The keys every env shares, copied in one step (as Puma's proto_env):
+ * cheaper than inserting them one by one. Rebuilt when a setting or
+ * $stderr changes. */
+static VALUE proto_env, proto_stderr;
 static ID id_for_fd;
 
 static VALUE frozen(const char *s) {
@@ -63,12 +67,28 @@ static VALUE rack_input(iodine_task_t *t) {
   return rb_class_new_instance(1, &body, cStringIO);
 }
 
-VALUE iodine_rack_env(iodine_task_t *t) {
+static VALUE build_proto_env(void) {
   VALUE env = rb_hash_new();
+  rb_hash_aset(env, k_SCRIPT_NAME, script_name);
+  rb_hash_aset(env, k_rack_version, v_rack_version);
+  rb_hash_aset(env, k_rack_errors, rb_stderr);
+  rb_hash_aset(env, k_rack_multithread, Qtrue);
+  rb_hash_aset(env, k_rack_multiprocess, multiprocess);
+  rb_hash_aset(env, k_rack_run_once, Qfalse);
+  rb_hash_aset(env, k_rack_url_scheme, v_http);
+  rb_hash_aset(env, k_rack_hijack_p, Qtrue);
+  rb_hash_aset(env, k_rack_hijack, v_hijack);
+  proto_stderr = rb_stderr;
+  return rb_obj_freeze(env);
+}
+
+VALUE iodine_rack_env(iodine_task_t *t) {
+  if (NIL_P(proto_env) || proto_stderr != rb_stderr)
+    proto_env = build_proto_env();
+  VALUE env = rb_hash_dup(proto_env);
   rb_hash_aset(env, k_REQUEST_METHOD,
                cached(methods, sizeof(methods) / sizeof(*methods), t,
                       t->method));
-  rb_hash_aset(env, k_SCRIPT_NAME, script_name);
   iodine_span_t path = t->path;
   long sn = RSTRING_LEN(script_name);
   if (sn && path.len >= (uint32_t)sn &&
@@ -85,15 +105,8 @@ VALUE iodine_rack_env(iodine_task_t *t) {
   rb_hash_aset(env, k_HTTP_VERSION, proto);
   rb_hash_aset(env, k_REMOTE_ADDR, span_str(t, t->remote_addr));
   rb_hash_aset(env, k_REQUEST_URI, span_str(t, t->request_uri));
-  rb_hash_aset(env, k_rack_version, v_rack_version);
-  rb_hash_aset(env, k_rack_errors, rb_stderr);
-  rb_hash_aset(env, k_rack_multithread, Qtrue);
-  rb_hash_aset(env, k_rack_multiprocess, multiprocess);
-  rb_hash_aset(env, k_rack_run_once, Qfalse);
-  rb_hash_aset(env, k_rack_url_scheme,
-               (t->flags & IODINE_REQ_TLS) ? v_https : v_http);
-  rb_hash_aset(env, k_rack_hijack_p, Qtrue);
-  rb_hash_aset(env, k_rack_hijack, v_hijack);
+  if (t->flags & IODINE_REQ_TLS)
+    rb_hash_aset(env, k_rack_url_scheme, v_https);
 
   iodine_span_t *h = (iodine_span_t *)((char *)t + t->headers_off);
   for (uint32_t i = 0; i < t->header_count; i++, h += 2) {
@@ -142,18 +155,21 @@ static VALUE hijack_call(VALUE self) {
 /* Iodine::Base.script_name = "/prefix" (from $SCRIPT_NAME). */
 static VALUE set_script_name(VALUE self, VALUE v) {
   script_name = rb_obj_freeze(rb_str_dup(StringValue(v)));
-  rb_gc_register_mark_object(script_name);
+  proto_env = Qnil;
   return v;
 }
 
 /* Iodine::Base.multiprocess = true in a cluster's workers. */
 static VALUE set_multiprocess(VALUE self, VALUE v) {
   multiprocess = RTEST(v) ? Qtrue : Qfalse;
+  proto_env = Qnil;
   return v;
 }
 
 void iodine_init_rack_env(void) {
   cStringIO = rb_path2class("StringIO");
+  proto_env = Qnil;
+  rb_gc_register_address(&proto_env);
   id_for_fd = rb_intern("for_fd");
   k_REQUEST_METHOD = key("REQUEST_METHOD");
   k_SCRIPT_NAME = key("SCRIPT_NAME");
@@ -183,6 +199,7 @@ void iodine_init_rack_env(void) {
   v_empty_body = rb_obj_freeze(rb_str_new(NULL, 0)); /* binary */
   rb_gc_register_mark_object(v_empty_body);
   script_name = frozen("");
+  rb_gc_register_address(&script_name);
   multiprocess = Qfalse;
   const char *m[] = {"GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"};
   for (size_t i = 0; i < sizeof(m) / sizeof(*m); i++)
