@@ -49,6 +49,7 @@ func iodine_listen(cfg *C.iodine_listen_cfg_t, errBuf *C.char, errLen C.int) (id
 		maxHeaders: int(cfg.max_headers),
 		keepAlive:  time.Duration(cfg.keep_alive) * time.Second,
 		bodySpill:  int64(cfg.body_spill),
+		fd:         int(cfg.fd),
 	}
 	l, err := listen(c)
 	if err != nil {

@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define IODINE_ABI_VERSION 1
+#define IODINE_ABI_VERSION 2
 
 /* A string inside a task block: byte offset from the block start, length. */
 typedef struct {
@@ -92,6 +92,8 @@ typedef struct {
   int32_t max_headers;  /* header count; 431 above */
   int32_t keep_alive;   /* idle keep-alive timeout, seconds */
   int64_t body_spill;   /* bodies above this many bytes go to a temp file */
+  int32_t fd;           /* a listening socket inherited from the cluster
+                           master (then address/port are ignored), or -1 */
 } iodine_listen_cfg_t;
 
 /* Response flags for iodine_respond. */

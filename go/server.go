@@ -26,6 +26,7 @@ type listenConfig struct {
 	maxHeaders int
 	keepAlive  time.Duration
 	bodySpill  int64
+	fd         int // an inherited listening socket (cluster worker), or -1
 }
 
 // listener is one Iodine.listen: a bound socket and its fasthttp server.
@@ -34,7 +35,8 @@ type listener struct {
 	cfg      listenConfig
 	ln       net.Listener
 	srv      *fasthttp.Server
-	hostName string // SERVER_NAME when a request has no Host
+	shared   *sharedListener // set when serving an inherited socket
+	hostName string          // SERVER_NAME when a request has no Host
 	port     int
 }
 
@@ -51,10 +53,14 @@ var builderPool = sync.Pool{New: func() any { return new(taskBuilder) }}
 // listen binds now, so a taken port fails at once, and serves on start.
 func listen(cfg listenConfig) (*listener, error) {
 	var (
-		ln  net.Listener
-		err error
+		ln     net.Listener
+		shared *sharedListener
+		err    error
 	)
-	if cfg.unix {
+	if cfg.fd >= 0 {
+		shared, err = newSharedListener(cfg.fd)
+		ln = shared
+	} else if cfg.unix {
 		os.Remove(cfg.address) // a stale socket file from a dead process
 		ln, err = net.Listen("unix", cfg.address)
 	} else {
@@ -63,7 +69,7 @@ func listen(cfg listenConfig) (*listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &listener{cfg: cfg, ln: ln, hostName: cfg.address, port: cfg.port}
+	l := &listener{cfg: cfg, ln: ln, shared: shared, hostName: cfg.address, port: cfg.port}
 	if a, ok := ln.Addr().(*net.TCPAddr); ok {
 		l.port = a.Port
 	}
@@ -131,10 +137,13 @@ func stop(timeout time.Duration) {
 				wg.Add(1)
 				go func(l *listener) {
 					defer wg.Done()
+					if l.shared != nil {
+						l.shared.stopAccepting()
+					}
 					if err := l.srv.ShutdownWithContext(ctx); err != nil {
 						logf(levelWarn, "shutdown of %s: %v", l.ln.Addr(), err)
 					}
-					if l.cfg.unix {
+					if l.cfg.unix && l.shared == nil { // a worker's socket is the master's
 						os.Remove(l.cfg.address)
 					}
 				}(l)

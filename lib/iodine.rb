@@ -16,7 +16,10 @@ require_relative "iodine/iodine_ext"
 require_relative "iodine/hooks"
 require_relative "iodine/signals"
 require_relative "iodine/listener"
+require_relative "iodine/timers"
 require_relative "iodine/server"
+require_relative "iodine/worker"
+require_relative "iodine/cluster"
 require_relative "iodine/rack_handler" if File.exist?(File.expand_path("iodine/rack_handler.rb", __dir__))
 
 module Iodine
@@ -79,12 +82,23 @@ module Iodine
       @listeners.dup
     end
 
+    # Cluster mode: load the app once in the master before forking.
+    attr_accessor :preload
+    # Cluster mode: roll the workers over every this many seconds.
+    attr_accessor :hot_restart
+
+    # A single process is both master and worker, as in iodine.
     def master?
-      workers.zero? || !@worker
+      !@worker
     end
 
     def worker?
-      !!@worker
+      @worker || workers.zero?
+    end
+
+    # Called in a freshly forked cluster worker.
+    def become_worker
+      @worker = true
     end
   end
 

@@ -21,3 +21,8 @@ have_library("dl", "dlopen") || have_library("c", "dlopen")
 $CFLAGS << " -std=gnu11 -O2 -Wall -Wno-unused-parameter -I#{go_dir}"
 $INCFLAGS << " -I#{go_dir}"
 create_makefile("iodine/iodine_ext")
+
+# The C files include go/iodine.h: rebuild them when it (or ours) changes.
+File.open("Makefile", "a") do |mk|
+  mk.puts "\n$(OBJS): #{File.join(go_dir, 'iodine.h')} #{File.join(__dir__, 'iodine_ext.h')}"
+end

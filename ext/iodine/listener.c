@@ -27,6 +27,7 @@ static VALUE base_listen(VALUE self, VALUE app, VALUE opts) {
       .max_headers = (int32_t)opt_int(opts, "max_headers", 128),
       .keep_alive = (int32_t)opt_int(opts, "keep_alive", 40),
       .body_spill = opt_int(opts, "body_spill", 1L << 20),
+      .fd = (int32_t)opt_int(opts, "fd", -1),
   };
   char err[512] = "";
   int id = GO.listen(&cfg, err, sizeof(err));

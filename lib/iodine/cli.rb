@@ -296,13 +296,19 @@ module Iodine
 
       require "iodine"
       Iodine.verbosity = options[:verbosity]
-      load File.expand_path(options[:config]) if options[:config]
+      load File.expand_path(options[:config]) if options[:config] # in the master, before the app
       write_pid_file(options[:pid]) if options[:pid]
-      app = serve_static_only ? NOT_FOUND_APP : load_app(options[:rackup])
       warn_unsupported(options)
-      listen(options, app)
       Iodine.threads = options[:threads] unless options[:threads].nil?
-      Iodine.workers = single_process(options[:workers]) unless options[:workers].nil?
+      Iodine.workers = options[:workers] unless options[:workers].nil?
+      Iodine.preload = true if options[:preload]
+      Iodine.hot_restart = options[:hot_restart] if options[:hot_restart]
+      rackup = options[:rackup]
+      loader = serve_static_only ? -> { NOT_FOUND_APP } : -> { load_app(rackup) }
+      # A cluster loads the app in each worker, after the fork (so a hot
+      # restart serves changed code), unless it is preloaded.
+      lazy = Iodine.workers.positive? && !Iodine.preload
+      listen(options, lazy ? { loader: loader } : { handler: loader.call })
       Iodine.start
       0
     end
@@ -342,7 +348,7 @@ module Iodine
     def listen(options, app)
       unix = self.class.unix_socket?(options[:address])
       settings = {
-        address: options[:address], port: (unix ? nil : options[:port]), handler: app,
+        address: options[:address], port: (unix ? nil : options[:port]), **app,
         public: options[:public], log: options[:log], max_body: options[:max_body],
         max_headers: options[:max_headers], max_line: options[:max_line], timeout: options[:keep_alive],
         max_msg: options[:max_msg], ping: options[:ping], max_age: options[:max_age]
@@ -356,12 +362,6 @@ module Iodine
     def warn_unsupported(options)
       @err.puts "iodine: TLS is not supported yet; serving plain HTTP" if options[:tls]
       @err.puts "iodine: Redis pub/sub is not supported yet; pub/sub stays within this process" if options[:redis]
-    end
-
-    # Cluster mode is not built yet: any worker count other than 0 runs one process.
-    def single_process(workers)
-      @err.puts "iodine: cluster mode (-w #{workers}) is not available yet; running a single process" unless workers.zero?
-      0
     end
   end
 end

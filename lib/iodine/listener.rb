@@ -10,14 +10,17 @@ module Iodine
     # Bodies above this size go to a temp file instead of memory.
     BODY_SPILL = 1 << 20
 
-    attr_reader :handler, :address, :port, :options
+    attr_reader :address, :port, :options, :socket
     attr_accessor :bound_port
 
-    def initialize(url: nil, address: nil, port: nil, handler: nil, service: nil, public: nil, log: false,
-                   max_body: nil, max_headers: nil, max_line: nil, max_header_count: nil, timeout: nil,
-                   **rest, &block)
+    # loader: a callable that builds the handler later, in the process that
+    # serves (a cluster loads the app in each worker, after the fork).
+    def initialize(url: nil, address: nil, port: nil, handler: nil, loader: nil, service: nil, public: nil,
+                   log: false, max_body: nil, max_headers: nil, max_line: nil, max_header_count: nil,
+                   timeout: nil, **rest, &block)
       @handler = handler || block
-      raise ArgumentError, "Iodine.listen needs a handler: (handler: app) or a block" unless @handler
+      @loader = loader
+      raise ArgumentError, "Iodine.listen needs a handler: (handler: app) or a block" unless @handler || @loader
       scheme, address, port = parse_url(url, address, port)
       service = (service || scheme || :http).to_sym
       unless SERVICES.include?(service)
@@ -40,6 +43,34 @@ module Iodine
       @unix
     end
 
+    # The app (or handler), loaded now if it was given as a loader.
+    def handler
+      @handler ||= @loader.call
+    end
+
+    def loaded?
+      !@handler.nil?
+    end
+
+    # Cluster master: binds the socket every worker will accept from, so a
+    # taken port fails at once and no connection is lost when a worker goes.
+    def bind_socket
+      @socket = @unix ? bind_unix : bind_tcp
+      @bound_port = @socket.local_address.ip_port unless @unix
+      @socket
+    rescue SystemCallError, SocketError => e
+      raise Iodine::Error, "can't listen on #{self}: #{e.message}"
+    end
+
+    def close_socket
+      return unless @socket
+      @socket.close unless @socket.closed?
+      File.unlink(@address) if @unix && File.socket?(@address)
+      @socket = nil
+    rescue SystemCallError
+      nil
+    end
+
     # "http://127.0.0.1:3000" or a Unix socket's path.
     def to_s
       return "unix:#{@address}" if @unix
@@ -54,10 +85,31 @@ module Iodine
       { address: @address, port: @port, unix: @unix,
         max_body: (o[:max_body] * 1024 * 1024).to_i, max_header: (o[:max_headers] * 1024).to_i,
         max_line: o[:max_line].to_i, max_headers: o[:max_header_count].to_i,
-        keep_alive: o[:timeout].to_i, body_spill: BODY_SPILL }
+        keep_alive: o[:timeout].to_i, body_spill: BODY_SPILL, fd: @socket ? @socket.fileno : -1 }
     end
 
     private
+
+    def bind_unix
+      File.unlink(@address) if File.socket?(@address) # left by a dead process
+      UNIXServer.new(@address).tap { |s| s.listen(1024) }
+    end
+
+    # No address: every interface, IPv6 and IPv4 on one socket where the
+    # system has IPv6.
+    def bind_tcp
+      server = if @address.empty?
+                 begin
+                   TCPServer.new("::", @port)
+                 rescue SystemCallError, SocketError
+                   TCPServer.new("0.0.0.0", @port)
+                 end
+               else
+                 TCPServer.new(@address, @port)
+               end
+      server.listen(1024)
+      server
+    end
 
     def parse_url(url, address, port)
       return [nil, address || ENV["ADDRESS"], port || ENV["PORT"] || 3000] if url.nil?

@@ -23,7 +23,7 @@ module Iodine
         }.compact
         Iodine.listen(**listen_settings)
         Iodine.threads = settings[:threads] if settings[:threads]
-        Iodine.workers = single_process(settings[:workers]) if settings[:workers]
+        Iodine.workers = settings[:workers] if settings[:workers]
         yield Iodine if block_given?
         Iodine.start
         true
@@ -82,12 +82,6 @@ module Iodine
       def default_port
         port = ENV["PORT"].to_s.strip
         port.empty? ? 3000 : Integer(port, 10)
-      end
-
-      # Cluster mode is not built yet: any worker count other than 0 runs one process.
-      def single_process(workers)
-        warn "iodine: cluster mode (Workers=#{workers}) is not available yet; running a single process" unless workers.zero?
-        0
       end
     end
   end

@@ -13,8 +13,8 @@ module Iodine
         @running
       end
 
-      # Blocks until the server is stopped.
-      def run
+      # Blocks until the server is stopped. ready is called once it serves.
+      def run(ready: nil)
         raise Iodine::Error, "Iodine is already running" if @running
         load_core
         Iodine.run_hooks(:pre_start)
@@ -25,10 +25,13 @@ module Iodine
         @stop_r, @stop_w = IO.pipe
         previous = trap_stop_signals
         workers = Array.new(threads) { |i| serve_thread(i) }
-        log_start(threads)
+        log_start(threads) unless Iodine.worker? && !Iodine.master?
         Iodine.run_hooks(:on_start)
+        Timers.start
+        ready&.call
         wait_for_stop
         Iodine.run_hooks(:start_shutdown)
+        Timers.stop
         shut_down(workers)
         Iodine.run_hooks(:on_finish)
         nil
@@ -93,9 +96,12 @@ module Iodine
 
       def trap_stop_signals
         @stopping = false
-        %w[INT TERM].to_h do |sig|
+        handlers = %w[INT TERM].to_h do |sig|
           [sig, trap(sig) { stop_signal(sig) }]
         end
+        # SIGUSR1 would kill a single process; hot restart needs workers.
+        handlers["USR1"] = trap("USR1") { $stderr.write("* SIGUSR1 ignored: hot restart needs cluster mode (-w 1 or more)\n") } if Iodine.master?
+        handlers
       end
 
       # A second INT/TERM while stopping forces the exit.
@@ -127,8 +133,12 @@ module Iodine
     end
   end
 
+  # Serves until stopped: one process (workers 0) or a cluster master that
+  # forks the workers.
   def self.start
-    Server.run
+    return Server.run if workers.zero? || worker?
+    Cluster.new(workers, preload: preload, hot_restart: hot_restart).run
+    nil
   end
 
   def self.stop
