@@ -36,7 +36,9 @@ type listener struct {
 	ln       net.Listener
 	srv      *fasthttp.Server
 	shared   *sharedListener // set when serving an inherited socket
-	hostName string          // SERVER_NAME when a request has no Host
+	conns    *connTracker
+	draining atomic.Bool // stopping: every response closes its connection
+	hostName string      // SERVER_NAME when a request has no Host
 	port     int
 }
 
@@ -69,7 +71,7 @@ func listen(cfg listenConfig) (*listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &listener{cfg: cfg, ln: ln, shared: shared, hostName: cfg.address, port: cfg.port}
+	l := &listener{cfg: cfg, ln: ln, shared: shared, conns: newConnTracker(), hostName: cfg.address, port: cfg.port}
 	if a, ok := ln.Addr().(*net.TCPAddr); ok {
 		l.port = a.Port
 	}
@@ -91,6 +93,7 @@ func listen(cfg listenConfig) (*listener, error) {
 		MaxRequestBodySize:            int(cfg.maxBody),
 		IdleTimeout:                   cfg.keepAlive,
 		Logger:                        quietLogger{},
+		ConnState:                     l.conns.onState,
 	}
 	listenersMu.Lock()
 	l.id = len(listeners)
@@ -115,7 +118,7 @@ func start(gomaxprocs int) {
 		serving.Add(1)
 		go func(l *listener) {
 			defer serving.Done()
-			if err := l.srv.Serve(l.ln); err != nil {
+			if err := l.srv.Serve(l.ln); err != nil && !l.draining.Load() {
 				logf(levelError, "listener %s stopped: %v", l.ln.Addr(), err)
 			}
 		}(l)
@@ -137,9 +140,7 @@ func stop(timeout time.Duration) {
 				wg.Add(1)
 				go func(l *listener) {
 					defer wg.Done()
-					if l.shared != nil {
-						l.shared.stopAccepting()
-					}
+					l.drain(ctx)
 					if err := l.srv.ShutdownWithContext(ctx); err != nil {
 						logf(levelWarn, "shutdown of %s: %v", l.ln.Addr(), err)
 					}
@@ -158,6 +159,9 @@ func stop(timeout time.Duration) {
 
 // serveHTTP hands one request to a Ruby thread and waits for its answer.
 func (l *listener) serveHTTP(ctx *fasthttp.RequestCtx) {
+	if l.draining.Load() {
+		ctx.SetConnectionClose()
+	}
 	b := builderPool.Get().(*taskBuilder)
 	defer builderPool.Put(b)
 	if status := b.start(ctx, l); status != 0 {
