@@ -9,19 +9,22 @@ module Iodine
     @stopping = false
 
     class << self
+      # Only in the process that started it: a child the app forked sees
+      # the parent's state but must not touch its server.
       def running?
-        @running
+        @running && @pid == Process.pid
       end
 
       # Blocks until the server is stopped. ready is called once it serves.
       def run(ready: nil)
-        raise Iodine::Error, "Iodine is already running" if @running
+        raise Iodine::Error, "Iodine is already running" if running?
         load_core
         Iodine.run_hooks(:pre_start)
         bind_listeners
         threads = Iodine.threads
         Base.start(gomaxprocs(threads))
         @running = true
+        @pid = Process.pid
         @stop_r, @stop_w = IO.pipe
         previous = trap_stop_signals
         workers = Array.new(threads) { |i| serve_thread(i) }
@@ -43,7 +46,7 @@ module Iodine
 
       # Asks a running server to stop; safe in a trap handler or any thread.
       def stop
-        return unless @running
+        return unless running?
         @stop_w.write_nonblock(".")
       rescue IO::WaitWritable, IOError
         nil
