@@ -21,6 +21,9 @@ const (
 	_ = uint(unsafe.Offsetof(C.iodine_task_t{}.body_fd) - unsafe.Offsetof(taskHeader{}.bodyFd))
 	_ = uint(unsafe.Offsetof(taskHeader{}.bodyFd) - unsafe.Offsetof(C.iodine_task_t{}.body_fd))
 
+	_ = uint(C.sizeof_iodine_board_slot_t - unsafe.Sizeof(boardSlot{}))
+	_ = uint(unsafe.Sizeof(boardSlot{}) - C.sizeof_iodine_board_slot_t)
+
 	_ = uint(C.IODINE_TASK_HTTP - taskHTTP)
 	_ = uint(taskHTTP - C.IODINE_TASK_HTTP)
 	_ = uint(C.IODINE_REQ_TLS - reqTLS)

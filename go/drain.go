@@ -19,11 +19,14 @@ const idleGrace = time.Second
 
 // connTracker follows each connection's state (fasthttp's ConnState hook).
 type connTracker struct {
-	mu   sync.Mutex
-	idle map[net.Conn]time.Time // zero time: active
+	mu     sync.Mutex
+	idle   map[net.Conn]time.Time // zero time: active
+	shared bool                   // connections came from the cluster's socket
 }
 
-func newConnTracker() *connTracker { return &connTracker{idle: map[net.Conn]time.Time{}} }
+func newConnTracker(shared bool) *connTracker {
+	return &connTracker{idle: map[net.Conn]time.Time{}, shared: shared}
+}
 
 func (t *connTracker) onState(c net.Conn, state fasthttp.ConnState) {
 	t.mu.Lock()
@@ -34,6 +37,9 @@ func (t *connTracker) onState(c net.Conn, state fasthttp.ConnState) {
 		t.idle[c] = time.Now()
 	case fasthttp.StateHijacked, fasthttp.StateClosed:
 		delete(t.idle, c)
+		if t.shared {
+			boardCount(-1)
+		}
 	}
 	t.mu.Unlock()
 }
@@ -46,8 +52,7 @@ func (t *connTracker) closeIdle(grace time.Duration) int {
 	now := time.Now()
 	for c, since := range t.idle {
 		if !since.IsZero() && now.Sub(since) >= grace {
-			c.Close()
-			delete(t.idle, c)
+			c.Close() // fasthttp reports StateClosed, which counts it off
 		}
 	}
 	return len(t.idle)

@@ -73,6 +73,11 @@ func iodine_listener_port(id C.int) C.int {
 	return C.int(listeners[id].port)
 }
 
+//export iodine_use_board
+func iodine_use_board(p *C.iodine_board_slot_t, slots, mine C.int) {
+	useBoard(unsafe.Pointer(p), int(slots), int(mine))
+}
+
 //export iodine_start
 func iodine_start(gomaxprocs C.int) C.int {
 	defer recovered("iodine_start")

@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define IODINE_ABI_VERSION 2
+#define IODINE_ABI_VERSION 3
 
 /* A string inside a task block: byte offset from the block start, length. */
 typedef struct {
@@ -96,6 +96,18 @@ typedef struct {
                            master (then address/port are ignored), or -1 */
 } iodine_listen_cfg_t;
 
+/*
+ * The cluster's load board: one slot per worker in memory the master
+ * mapped shared (MAP_SHARED|MAP_ANONYMOUS) before forking. A worker counts
+ * its open connections in its slot; before accepting, one that is ahead
+ * of the least loaded accepting worker lets it take the connection.
+ */
+typedef struct {
+  int64_t conns;     /* open connections (atomic) */
+  int32_t accepting; /* 1 while this worker accepts */
+  int32_t unused;
+} iodine_board_slot_t;
+
 /* Response flags for iodine_respond. */
 enum iodine_respond_flags {
   IODINE_RESP_STREAM = 1, /* more body follows via iodine_stream_write */
@@ -119,6 +131,7 @@ int iodine_abi_version(void);
 void iodine_set_verbosity(int level);
 int iodine_listen(iodine_listen_cfg_t *cfg, char *err, int err_len);
 int iodine_listener_port(int id);
+void iodine_use_board(iodine_board_slot_t *board, int slots, int mine);
 int iodine_start(int gomaxprocs);
 void iodine_stop(int timeout_ms);
 int iodine_stopped(void);

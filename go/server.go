@@ -71,7 +71,7 @@ func listen(cfg listenConfig) (*listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &listener{cfg: cfg, ln: ln, shared: shared, conns: newConnTracker(), hostName: cfg.address, port: cfg.port}
+	l := &listener{cfg: cfg, ln: ln, shared: shared, conns: newConnTracker(shared != nil), hostName: cfg.address, port: cfg.port}
 	if a, ok := ln.Addr().(*net.TCPAddr); ok {
 		l.port = a.Port
 	}

@@ -59,12 +59,18 @@ func newSharedListener(fd int) (*sharedListener, error) {
 
 func (l *sharedListener) acceptLoop() {
 	defer close(l.done)
+	boardAccepting(true)
+	defer boardAccepting(false)
 	for {
 		select {
 		case <-l.stop:
 			return
 		default:
 		}
+		// FIFO wake-ups spread connections that arrive one by one; in a
+		// burst the worker already running would take them all, so a busier
+		// one stands back (board.go).
+		waitForTurn()
 		nfd, _, err := syscall.Accept4(l.fd, syscall.SOCK_CLOEXEC|syscall.SOCK_NONBLOCK)
 		if err != nil {
 			if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EINTR) || errors.Is(err, syscall.ECONNABORTED) {
@@ -74,10 +80,12 @@ func (l *sharedListener) acceptLoop() {
 			time.Sleep(10 * time.Millisecond) // EMFILE and the like: let it ease
 			continue
 		}
+		boardCount(1) // back down when the connection closes (drain.go)
 		f := os.NewFile(uintptr(nfd), "conn")
 		c, err := net.FileConn(f) // registers a duplicate with the poller
 		f.Close()
 		if err != nil {
+			boardCount(-1)
 			logf(levelError, "accepted connection unusable: %v", err)
 			continue
 		}

@@ -55,6 +55,7 @@ static VALUE load_go(VALUE self, VALUE path) {
   LOOKUP(set_verbosity, "iodine_set_verbosity");
   LOOKUP(listen, "iodine_listen");
   LOOKUP(listener_port, "iodine_listener_port");
+  LOOKUP(use_board, "iodine_use_board");
   LOOKUP(start, "iodine_start");
   LOOKUP(stop, "iodine_stop");
   LOOKUP(stopped, "iodine_stopped");
@@ -71,6 +72,7 @@ static VALUE load_go(VALUE self, VALUE path) {
   LOOKUP(waiter_free, "iodine_waiter_free");
   go_lib = lib;
   go_pid = getpid();
+  iodine_board_attach(); /* a cluster worker: share the load board */
   return Qtrue;
 fail:
   dlclose(lib);

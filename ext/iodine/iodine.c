@@ -20,6 +20,7 @@ void Init_iodine_ext(void) {
   iodine_init_go_loader();
   iodine_init_signals();
   iodine_init_listener();
+  iodine_init_cluster_board();
   iodine_init_request_loop();
   iodine_init_rack_env();
   iodine_init_rack_response();

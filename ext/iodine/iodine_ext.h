@@ -13,6 +13,7 @@ typedef struct {
   __typeof__(iodine_set_verbosity) *set_verbosity;
   __typeof__(iodine_listen) *listen;
   __typeof__(iodine_listener_port) *listener_port;
+  __typeof__(iodine_use_board) *use_board;
   __typeof__(iodine_start) *start;
   __typeof__(iodine_stop) *stop;
   __typeof__(iodine_stopped) *stopped;
@@ -52,6 +53,8 @@ void iodine_init_request_loop(void);
 void iodine_init_rack_env(void);
 void iodine_init_rack_response(void);
 void iodine_init_listener(void);
+void iodine_init_cluster_board(void);
+void iodine_board_attach(void);
 
 VALUE iodine_rack_env(iodine_task_t *t);
 int iodine_rack_handle_task(iodine_task_t *t, VALUE app);

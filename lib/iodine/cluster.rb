@@ -11,7 +11,7 @@ module Iodine
     BACKOFF_MAX = 30
     TICK = 0.25
 
-    Handle = Struct.new(:pid, :generation, :started_at, :ready, :retiring)
+    Handle = Struct.new(:pid, :generation, :started_at, :ready, :retiring, :slot)
 
     def initialize(count, preload: false, hot_restart: nil)
       @count = count
@@ -26,6 +26,9 @@ module Iodine
 
     def run
       Iodine.listeners.each(&:bind_socket)
+      # Slots on the load board: room for a hot restart's two generations.
+      @free_slots = (0...(2 * @count + 2)).to_a
+      Base.board_create(@free_slots.size)
       Iodine.listeners.each(&:handler) if @preload # copy-on-write for every worker
       Iodine.run_hooks(:pre_start)
       @signal_r, @signal_w = IO.pipe
@@ -130,11 +133,19 @@ module Iodine
     end
 
     def spawn_worker
+      slot = @free_slots.shift || -1
+      Base.board_clear(slot)
       Iodine.run_hooks(:before_fork)
-      pid = fork { Worker.new(self).run }
+      pid = fork { Worker.new(self, slot).run }
       Iodine.run_hooks(:after_fork)
-      @workers[pid] = Handle.new(pid, @generation, now, false)
+      @workers[pid] = Handle.new(pid, @generation, now, false, false, slot)
       log "worker #{pid} started (generation #{@generation})" if Iodine.verbosity >= 5
+    end
+
+    def release_slot(slot)
+      return if slot.negative?
+      Base.board_clear(slot)
+      @free_slots.push(slot).sort!
     end
 
     def note_ready
@@ -150,6 +161,7 @@ module Iodine
         break unless pid
         handle = @workers.delete(pid)
         next unless handle
+        release_slot(handle.slot)
         report_exit(handle, status)
         note_crash(handle) if handle.generation == @generation && !@stopping
       end

@@ -5,8 +5,9 @@ module Iodine
   # graceful stop), SIGINT (the same; the master replaces it) or the
   # master's death.
   class Worker
-    def initialize(cluster)
+    def initialize(cluster, slot)
       @cluster = cluster
+      @slot = slot
       @master_pid = Process.ppid
     end
 
@@ -21,6 +22,7 @@ module Iodine
       Iodine.run_hooks(:enter_child)
       Iodine.listeners.each(&:handler)
       Base.multiprocess = true
+      Base.board_slot = @slot
       watch_master
       Server.run(ready: -> { announce_ready })
       finish(0)
