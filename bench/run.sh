@@ -12,7 +12,7 @@
 #   WRK_THREADS=2 WRK_CONNS=50 WRK_DURATION=5s   wrk -t -c -d
 #   WARMUP=1s        a wrk run before each measured one (0 to skip)
 #   ROUNDS=3         how many times the whole sequence runs
-#   CASES="iodine-t1 iodine-t4 puma-t4 puma-t1 ceiling"   which cases, in order
+#   CASES="iodine-t1 iodine-t4 puma-t4 puma-t1 ceiling iodine-w2t2 puma-w2t2"   which cases, in order
 # Every server listens on 127.0.0.1 on a port from binding port 0, runs with
 # RACK_ENV=production, and is started and stopped by its pid; every step is
 # bounded in time.
@@ -26,7 +26,7 @@ WRK_CONNS="${WRK_CONNS:-50}"
 WRK_DURATION="${WRK_DURATION:-5s}"
 WARMUP="${WARMUP:-1s}"
 ROUNDS="${ROUNDS:-3}"
-CASES="${CASES:-iodine-t1 iodine-t4 puma-t4 puma-t1 ceiling}"
+CASES="${CASES:-iodine-t1 iodine-t4 puma-t4 puma-t1 ceiling iodine-w2t2 puma-w2t2}"
 APP="$ROOT/bench/hello.ru"
 export RACK_ENV=production
 
@@ -84,8 +84,17 @@ check_hello() {
 start_server() {
   local name="$1" port="$2" log="$WORK/$1.log"
   case "$name" in
+    iodine-w*t*) # cluster: iodine-w2t2 = -w 2 -t 2
+      local w="${name#iodine-w}"
+      ruby "$ROOT/exe/iodine" -p "$port" -b 127.0.0.1 -t "${w#*t}" -w "${w%%t*}" "$APP" >"$log" 2>&1 &
+      ;;
     iodine-t*)
       ruby "$ROOT/exe/iodine" -p "$port" -b 127.0.0.1 -t "${name#iodine-t}" -w 0 "$APP" >"$log" 2>&1 &
+      ;;
+    puma-w*t*)
+      local w="${name#puma-w}" t
+      t="${w#*t}"
+      puma -b "tcp://127.0.0.1:$port" -t "$t:$t" -w "${w%%t*}" -e production "$APP" >"$log" 2>&1 &
       ;;
     puma-t*)
       local t="${name#puma-t}"
@@ -180,6 +189,10 @@ fi
 if [ -n "${MEDIAN[iodine-t1]:-}" ] && [ -n "${MEDIAN[ceiling]:-}" ]; then
   printf "iodine t1 / ceiling  : %s (median)  %s (best)   target >= 0.6\n" \
     "$(ratio "${MEDIAN[iodine-t1]}" "${MEDIAN[ceiling]}")" "$(ratio "${BEST[iodine-t1]}" "${BEST[ceiling]}")"
+fi
+if [ -n "${MEDIAN[iodine-w2t2]:-}" ] && [ -n "${MEDIAN[puma-w2t2]:-}" ]; then
+  printf "iodine w2t2 / puma w2t2: %s (median)  %s (best)\n" \
+    "$(ratio "${MEDIAN[iodine-w2t2]}" "${MEDIAN[puma-w2t2]}")" "$(ratio "${BEST[iodine-w2t2]}" "${BEST[puma-w2t2]}")"
 fi
 if [ -n "${MEDIAN[iodine-t1]:-}" ] && [ -n "${MEDIAN[puma-t1]:-}" ]; then
   printf "iodine t1 / puma t1  : %s (median)  %s (best)\n" \
