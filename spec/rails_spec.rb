@@ -1,0 +1,46 @@
+# frozen_string_literal: true
+
+require "spec_helper"
+
+# Issue 2: a Rails app (Debian's ruby-rails 6.1) served by exe/iodine.
+RSpec.describe "A Rails app" do
+  before(:context) do
+    @server = IodineSpec::Server.launch("rails/config.ru", threads: 2, ready_timeout: 30)
+    @port = @server.port
+  end
+
+  after(:context) { @server&.cleanup }
+
+  after(:each) do |example|
+    warn @server.output if example.exception && @server
+  end
+
+  it "renders from a controller" do
+    res = get(@port, "/")
+    expect(res.code).to eq("200")
+    expect(res.body).to match(/\Arails 6\.\d+\.\d+.* pid \d+\z/)
+    expect(res["Content-Type"]).to start_with("text/plain")
+  end
+
+  it "parses a form POST and answers JSON" do
+    res = post(@port, "/echo", "name=Ada",
+               headers: { "Content-Type" => "application/x-www-form-urlencoded" })
+    expect(res.code).to eq("200")
+    expect(JSON.parse(res.body)).to eq("name" => "Ada", "size" => 8)
+  end
+
+  it "sends a file with send_file (a to_path body)" do
+    res = get(@port, "/file")
+    expect(res.code).to eq("200")
+    expect(res.body).to eq(File.read(IodineSpec.fixture("rails/config.ru")))
+  end
+
+  it "turns a controller exception into Rails' 500 and keeps serving" do
+    expect(get(@port, "/boom").code).to eq("500")
+    expect(get(@port, "/").code).to eq("200")
+  end
+
+  it "answers 404 for an unknown route" do
+    expect(get(@port, "/nowhere").code).to eq("404")
+  end
+end
