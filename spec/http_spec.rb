@@ -7,17 +7,7 @@ require "time"
 # bodies, HEAD, 204/304, Date, framing, Connection: close, HTTP/1.0, no
 # default headers).
 RSpec.describe "HTTP/1.1 core" do
-  before(:context) do
-    @server = IodineSpec::Server.launch("app.ru", threads: 2)
-    @port = @server.port
-  end
-
-  after(:context) { @server&.cleanup }
-
-  after(:each) do |example|
-    # On a failure, show what the server logged.
-    warn @server.output if example.exception && @server
-  end
+  serve_fixture "app.ru", threads: 2
 
   describe "keep-alive" do
     it "answers two requests on one connection" do

@@ -6,17 +6,7 @@ require "spec_helper"
 # handled cleanly (closed after the refusal) and the server keeps serving.
 RSpec.describe "Limits" do
   # -maxln 1024 bytes per line, -maxhd 4 KB of headers, -maxbd 1 MB of body.
-  before(:context) do
-    @server = IodineSpec::Server.launch("app.ru", threads: 2,
-                                                  flags: ["-maxln", "1024", "-maxhd", "4", "-maxbd", "1"])
-    @port = @server.port
-  end
-
-  after(:context) { @server&.cleanup }
-
-  after(:each) do |example|
-    warn @server.output if example.exception && @server
-  end
+  serve_fixture "app.ru", threads: 2, flags: ["-maxln", "1024", "-maxhd", "4", "-maxbd", "1"]
 
   # Sends raw bytes on a fresh connection, expects `status` and a closed
   # connection, then checks a normal request still works.

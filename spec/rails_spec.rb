@@ -4,16 +4,7 @@ require "spec_helper"
 
 # Issue 2: a Rails app (Debian's ruby-rails 6.1) served by exe/iodine.
 RSpec.describe "A Rails app" do
-  before(:context) do
-    @server = IodineSpec::Server.launch("rails/config.ru", threads: 2, ready_timeout: 30)
-    @port = @server.port
-  end
-
-  after(:context) { @server&.cleanup }
-
-  after(:each) do |example|
-    warn @server.output if example.exception && @server
-  end
+  serve_fixture "rails/config.ru", threads: 2, ready_timeout: 30
 
   it "renders from a controller" do
     res = get(@port, "/")

@@ -5,16 +5,7 @@ require "spec_helper"
 # Issue 2: an ordinary Sinatra app (Debian's ruby-sinatra), modular style,
 # run through exe/iodine with a config.ru.
 RSpec.describe "A Sinatra app" do
-  before(:context) do
-    @server = IodineSpec::Server.launch("sinatra.ru", threads: 2)
-    @port = @server.port
-  end
-
-  after(:context) { @server&.cleanup }
-
-  after(:each) do |example|
-    warn @server.output if example.exception && @server
-  end
+  serve_fixture "sinatra.ru", threads: 2
 
   it "answers GET /" do
     res = get(@port, "/")

@@ -64,8 +64,28 @@ module IodineSpec
   end
 end
 
+module IodineSpec
+  # For example groups: `serve_fixture "app.ru", threads: 2` boots the fixture once for the group
+  # (in @server, its port in @port), stops it afterwards and shows its log when an example fails.
+  module GroupHelpers
+    def serve_fixture(app, **options)
+      before(:context) do
+        @server = IodineSpec::Server.launch(app, **options)
+        @port = @server.port
+      end
+
+      after(:context) { @server&.cleanup }
+
+      after(:each) do |example|
+        warn @server.output if example.exception && @server
+      end
+    end
+  end
+end
+
 RSpec.configure do |config|
   config.include IodineSpec::Helpers
+  config.extend IodineSpec::GroupHelpers
   config.disable_monkey_patching!
   config.expect_with(:rspec) { |c| c.syntax = :expect }
   config.order = :defined
