@@ -35,3 +35,27 @@ RSpec.describe "A Rails app" do
     expect(get(@port, "/nowhere").code).to eq("404")
   end
 end
+
+# `rails server -u iodine` (Rails 6.1 takes the server with -u) finds
+# Rack::Handler::Iodine and serves the app.
+RSpec.describe "rails server -u iodine" do
+  it "boots the app on iodine and serves it" do
+    port = IodineSpec.free_port
+    Dir.mktmpdir do |dir|
+      rails = IodineSpec.fixture("rails/bin/rails")
+      cmd = [IodineSpec::RUBY, rails, "server", "-u", "iodine", "-p", port.to_s, "-b", "127.0.0.1",
+             "-P", File.join(dir, "server.pid")]
+      server = IodineSpec::Server.new(cmd, port: port)
+      begin
+        server.start(ready_timeout: 30)
+        res = get(port, "/")
+        expect(res.code).to eq("200")
+        expect(res.body).to start_with("rails 6.")
+        expect(server.output).to include("Iodine").and include("Listening on http://127.0.0.1:#{port}")
+      ensure
+        server.cleanup
+      end
+      expect(server.status&.success?).to be(true)
+    end
+  end
+end
