@@ -50,6 +50,9 @@ func iodine_listen(cfg *C.iodine_listen_cfg_t, errBuf *C.char, errLen C.int) (id
 		keepAlive:  time.Duration(cfg.keep_alive) * time.Second,
 		bodySpill:  int64(cfg.body_spill),
 		fd:         int(cfg.fd),
+		public:     C.GoString(cfg.public_folder),
+		maxAge:     int(cfg.max_age),
+		log:        cfg.log != 0,
 	}
 	l, err := listen(c)
 	if err != nil {

@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define IODINE_ABI_VERSION 3
+#define IODINE_ABI_VERSION 4
 
 /* A string inside a task block: byte offset from the block start, length. */
 typedef struct {
@@ -94,6 +94,9 @@ typedef struct {
   int64_t body_spill;   /* bodies above this many bytes go to a temp file */
   int32_t fd;           /* a listening socket inherited from the cluster
                            master (then address/port are ignored), or -1 */
+  const char *public_folder; /* static files served by Go ("" for none) */
+  int32_t max_age;      /* static files' Cache-Control max-age, seconds */
+  int32_t log;          /* 1: log every request (access log) */
 } iodine_listen_cfg_t;
 
 /*

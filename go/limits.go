@@ -40,6 +40,7 @@ func (l *listener) parseErrorHandler(ctx *fasthttp.RequestCtx, err error) {
 		status, msg = fasthttp.StatusRequestTimeout, "Request Timeout"
 	}
 	logf(levelWarn, "refused a request from %s: %d %s (%v)", ctx.RemoteAddr(), status, msg, err)
+	l.access.refused(ctx, status)
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("text/plain")
 	ctx.SetBodyString(msg)

@@ -26,7 +26,10 @@ type listenConfig struct {
 	maxHeaders int
 	keepAlive  time.Duration
 	bodySpill  int64
-	fd         int // an inherited listening socket (cluster worker), or -1
+	fd         int    // an inherited listening socket (cluster worker), or -1
+	public     string // static files folder ("" for none)
+	maxAge     int    // static files' Cache-Control max-age, seconds
+	log        bool   // access log
 }
 
 // listener is one Iodine.listen: a bound socket and its fasthttp server.
@@ -37,6 +40,7 @@ type listener struct {
 	srv      *fasthttp.Server
 	shared   *sharedListener // set when serving an inherited socket
 	conns    *connTracker
+	access   *accessLog
 	draining atomic.Bool // stopping: every response closes its connection
 	hostName string      // SERVER_NAME when a request has no Host
 	port     int
@@ -71,7 +75,8 @@ func listen(cfg listenConfig) (*listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &listener{cfg: cfg, ln: ln, shared: shared, conns: newConnTracker(shared != nil), hostName: cfg.address, port: cfg.port}
+	l := &listener{cfg: cfg, ln: ln, shared: shared, conns: newConnTracker(shared != nil),
+		access: newAccessLog(cfg.log), hostName: cfg.address, port: cfg.port}
 	if a, ok := ln.Addr().(*net.TCPAddr); ok {
 		l.port = a.Port
 	}
@@ -79,7 +84,7 @@ func listen(cfg listenConfig) (*listener, error) {
 		l.hostName = "localhost"
 	}
 	l.srv = &fasthttp.Server{
-		Handler:                       l.serveHTTP,
+		Handler:                       l.access.wrap(l.serveHTTP),
 		ErrorHandler:                  l.parseErrorHandler,
 		ExpectHandler:                 l.expectContinue,
 		Name:                          "",
@@ -161,6 +166,10 @@ func stop(timeout time.Duration) {
 func (l *listener) serveHTTP(ctx *fasthttp.RequestCtx) {
 	if l.draining.Load() {
 		ctx.SetConnectionClose()
+	}
+	if status, reason := checkRequestRules(ctx); status != 0 {
+		l.refuse(ctx, status, reason)
+		return
 	}
 	b := builderPool.Get().(*taskBuilder)
 	defer builderPool.Put(b)

@@ -17,6 +17,9 @@ static VALUE base_listen(VALUE self, VALUE app, VALUE opts) {
   Check_Type(opts, T_HASH);
   VALUE address = rb_hash_aref(opts, ID2SYM(rb_intern("address")));
   address = NIL_P(address) ? rb_str_new_cstr("") : rb_obj_as_string(address);
+  VALUE public_folder = rb_hash_aref(opts, ID2SYM(rb_intern("public")));
+  public_folder = NIL_P(public_folder) ? rb_str_new_cstr("")
+                                       : rb_obj_as_string(public_folder);
   iodine_listen_cfg_t cfg = {
       .address = StringValueCStr(address),
       .port = (int32_t)opt_int(opts, "port", 3000),
@@ -28,10 +31,14 @@ static VALUE base_listen(VALUE self, VALUE app, VALUE opts) {
       .keep_alive = (int32_t)opt_int(opts, "keep_alive", 40),
       .body_spill = opt_int(opts, "body_spill", 1L << 20),
       .fd = (int32_t)opt_int(opts, "fd", -1),
+      .public_folder = StringValueCStr(public_folder),
+      .max_age = (int32_t)opt_int(opts, "max_age", 3600),
+      .log = RTEST(rb_hash_aref(opts, ID2SYM(rb_intern("log")))),
   };
   char err[512] = "";
   int id = GO.listen(&cfg, err, sizeof(err));
   RB_GC_GUARD(address);
+  RB_GC_GUARD(public_folder);
   if (id < 0)
     rb_raise(IodineError, "can't listen on %s%s%d: %s", cfg.address,
              cfg.unix_socket ? "" : ":", cfg.unix_socket ? 0 : cfg.port, err);

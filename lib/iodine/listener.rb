@@ -85,7 +85,9 @@ module Iodine
       { address: @address, port: @port, unix: @unix,
         max_body: (o[:max_body] * 1024 * 1024).to_i, max_header: (o[:max_headers] * 1024).to_i,
         max_line: o[:max_line].to_i, max_headers: o[:max_header_count].to_i,
-        keep_alive: o[:timeout].to_i, body_spill: BODY_SPILL, fd: @socket ? @socket.fileno : -1 }
+        keep_alive: o[:timeout].to_i, body_spill: BODY_SPILL, fd: @socket ? @socket.fileno : -1,
+        public: o[:public] && File.expand_path(o[:public].to_s), max_age: (o[:max_age] || 3600).to_i,
+        log: !!o[:log] }
     end
 
     private
