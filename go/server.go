@@ -41,8 +41,9 @@ type listener struct {
 	shared   *sharedListener // set when serving an inherited socket
 	conns    *connTracker
 	access   *accessLog
-	draining atomic.Bool // stopping: every response closes its connection
-	hostName string      // SERVER_NAME when a request has no Host
+	static   *staticFiles // -www, or nil
+	draining atomic.Bool  // stopping: every response closes its connection
+	hostName string       // SERVER_NAME when a request has no Host
 	port     int
 }
 
@@ -75,8 +76,15 @@ func listen(cfg listenConfig) (*listener, error) {
 	if err != nil {
 		return nil, err
 	}
+	var static *staticFiles
+	if cfg.public != "" {
+		if static, err = newStaticFiles(cfg.public, cfg.maxAge); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("public folder: %w", err)
+		}
+	}
 	l := &listener{cfg: cfg, ln: ln, shared: shared, conns: newConnTracker(shared != nil),
-		access: newAccessLog(cfg.log), hostName: cfg.address, port: cfg.port}
+		access: newAccessLog(cfg.log), static: static, hostName: cfg.address, port: cfg.port}
 	if a, ok := ln.Addr().(*net.TCPAddr); ok {
 		l.port = a.Port
 	}
@@ -175,6 +183,9 @@ func (l *listener) serveHTTP(ctx *fasthttp.RequestCtx) {
 	defer builderPool.Put(b)
 	if status := b.start(ctx, l); status != 0 {
 		l.refuse(ctx, status, fasthttp.StatusMessage(status))
+		return
+	}
+	if l.static != nil && l.static.serve(ctx) {
 		return
 	}
 	// In streaming mode fasthttp hands over a body of any announced size;
