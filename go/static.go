@@ -77,55 +77,71 @@ func (s *staticFiles) serve(ctx *fasthttp.RequestCtx) bool {
 	if !ok {
 		return false
 	}
-	name, info, ok := s.find(rel)
+	f, name, info, ok := s.find(rel)
 	if !ok {
 		return false
 	}
-	s.send(ctx, name, info)
+	s.send(ctx, f, name, info)
 	return true
 }
 
-// find resolves a request to a regular file: the name itself, a folder's
-// index.html, or the name with a missing extension.
-func (s *staticFiles) find(rel string) (string, fs.FileInfo, bool) {
-	if info, err := s.root.Stat(rel); err == nil {
-		if info.Mode().IsRegular() {
-			return rel, info, true
-		}
-		if info.IsDir() {
-			index := path.Join(rel, "index.html")
-			if info, err := s.root.Stat(index); err == nil && info.Mode().IsRegular() {
-				return index, info, true
-			}
-		}
-		return "", nil, false
+// openRegular opens name if it is a regular file (one open and one fstat:
+// cheaper than a stat followed by an open).
+func (s *staticFiles) openRegular(name string) (*os.File, fs.FileInfo, bool) {
+	f, err := s.root.Open(name)
+	if err != nil {
+		return nil, nil, false
 	}
-	if rel == "." {
-		return "", nil, false
+	info, err := f.Stat()
+	if err != nil || !info.Mode().IsRegular() {
+		f.Close()
+		return nil, info, false
 	}
-	for _, ext := range missingExtensions {
-		if info, err := s.root.Stat(rel + ext); err == nil && info.Mode().IsRegular() {
-			return rel + ext, info, true
-		}
-	}
-	return "", nil, false
+	return f, info, true
 }
 
-// variant picks the best pre-compressed sibling the client accepts.
-func (s *staticFiles) variant(ctx *fasthttp.RequestCtx, name string) (string, string, fs.FileInfo, bool) {
+// find opens what a request names: the file itself, a folder's index.html,
+// or the name with a missing extension. It returns the name inside the
+// folder too.
+func (s *staticFiles) find(rel string) (*os.File, string, fs.FileInfo, bool) {
+	f, info, ok := s.openRegular(rel)
+	if ok {
+		return f, rel, info, true
+	}
+	if info != nil { // it exists, but is no regular file
+		if info.IsDir() {
+			index := path.Join(rel, "index.html")
+			f, info, ok := s.openRegular(index)
+			return f, index, info, ok
+		}
+		return nil, "", nil, false
+	}
+	if rel == "." {
+		return nil, "", nil, false
+	}
+	for _, ext := range missingExtensions {
+		if f, info, ok := s.openRegular(rel + ext); ok {
+			return f, rel + ext, info, true
+		}
+	}
+	return nil, "", nil, false
+}
+
+// variant opens the best pre-compressed sibling the client accepts.
+func (s *staticFiles) variant(ctx *fasthttp.RequestCtx, name string) (*os.File, string, fs.FileInfo, bool) {
 	accept := ctx.Request.Header.Peek("Accept-Encoding")
 	if len(accept) == 0 {
-		return "", "", nil, false
+		return nil, "", nil, false
 	}
 	for _, v := range precompressed {
 		if !acceptsCoding(accept, v.coding) {
 			continue
 		}
-		if info, err := s.root.Stat(name + v.suffix); err == nil && info.Mode().IsRegular() {
-			return name + v.suffix, v.coding, info, true
+		if f, info, ok := s.openRegular(name + v.suffix); ok {
+			return f, v.coding, info, true
 		}
 	}
-	return "", "", nil, false
+	return nil, "", nil, false
 }
 
 // acceptsCoding reports whether an Accept-Encoding value lists coding
@@ -142,14 +158,16 @@ func acceptsCoding(accept []byte, coding string) bool {
 	return false
 }
 
-func (s *staticFiles) send(ctx *fasthttp.RequestCtx, name string, info fs.FileInfo) {
+// send answers with an open file, which it closes (or fasthttp does).
+func (s *staticFiles) send(ctx *fasthttp.RequestCtx, f *os.File, name string, info fs.FileInfo) {
 	h := &ctx.Response.Header
 	ctype := mime.TypeByExtension(path.Ext(name))
 	if ctype == "" {
 		ctype = "application/octet-stream"
 	}
-	if vname, coding, vinfo, ok := s.variant(ctx, name); ok {
-		name, info = vname, vinfo
+	if vf, coding, vinfo, ok := s.variant(ctx, name); ok {
+		f.Close()
+		f, info = vf, vinfo
 		h.Set("Content-Encoding", coding)
 		h.Set("Vary", "Accept-Encoding")
 	}
@@ -162,28 +180,23 @@ func (s *staticFiles) send(ctx *fasthttp.RequestCtx, name string, info fs.FileIn
 	if s.cacheControl != "" {
 		h.Set("Cache-Control", s.cacheControl)
 	}
-	if notModified(ctx, etag, modified) {
-		ctx.SetStatusCode(fasthttp.StatusNotModified)
-		return
-	}
 	size := info.Size()
 	start, length, status := byteRange(ctx, etag, size)
-	if status == fasthttp.StatusRequestedRangeNotSatisfiable {
+	switch {
+	case notModified(ctx, etag, modified):
+		f.Close()
+		ctx.SetStatusCode(fasthttp.StatusNotModified)
+		return
+	case status == fasthttp.StatusRequestedRangeNotSatisfiable:
+		f.Close()
 		h.Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
 		ctx.SetStatusCode(status)
 		ctx.SetBodyString("Range Not Satisfiable")
 		return
-	}
-	f, err := s.root.Open(name)
-	if err != nil {
-		logf(levelError, "static file %s: %v", name, err)
-		ctx.Response.Reset()
-		ctx.SetStatusCode(fasthttp.StatusInternalServerError)
-		return
-	}
-	if status == fasthttp.StatusPartialContent {
+	case status == fasthttp.StatusPartialContent:
 		if _, err := f.Seek(start, io.SeekStart); err != nil {
 			f.Close()
+			ctx.Response.Reset()
 			ctx.SetStatusCode(fasthttp.StatusInternalServerError)
 			return
 		}
@@ -191,7 +204,8 @@ func (s *staticFiles) send(ctx *fasthttp.RequestCtx, name string, info fs.FileIn
 			strconv.FormatInt(start+length-1, 10)+"/"+strconv.FormatInt(size, 10))
 	}
 	ctx.SetStatusCode(status)
-	// An *os.File body goes out with sendfile(2) (fasthttp, net.TCPConn).
+	// An *os.File body goes out with sendfile(2) (fasthttp, net.TCPConn);
+	// fasthttp closes it.
 	ctx.Response.SetBodyStream(f, int(length))
 }
 

@@ -98,10 +98,11 @@ func FuzzStaticFind(f *testing.F) {
 		if !ok {
 			return
 		}
-		name, _, found := s.find(rel)
+		f, name, _, found := s.find(rel)
 		if !found {
 			return
 		}
+		f.Close()
 		real, err := filepath.EvalSymlinks(filepath.Join(dir, name))
 		if err != nil || !strings.HasPrefix(real, dir+string(filepath.Separator)) {
 			t.Fatalf("%q resolved to %q (%v), outside %s", p, real, err, dir)
