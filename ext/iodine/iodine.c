@@ -24,4 +24,5 @@ void Init_iodine_ext(void) {
   iodine_init_request_loop();
   iodine_init_rack_env();
   iodine_init_rack_response();
+  iodine_init_rack_stream();
 }

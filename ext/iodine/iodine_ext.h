@@ -52,6 +52,10 @@ void iodine_init_signals(void);
 void iodine_init_request_loop(void);
 void iodine_init_rack_env(void);
 void iodine_init_rack_response(void);
+void iodine_init_rack_stream(void);
+VALUE iodine_stream_new(iodine_task_t *t, int status, const char *headers,
+                        size_t headers_len);
+void iodine_stream_abort(VALUE stream);
 void iodine_init_listener(void);
 void iodine_init_cluster_board(void);
 void iodine_board_attach(void);

@@ -162,6 +162,30 @@ static VALUE stream_chunk(RB_BLOCK_CALL_FUNC_ARGLIST(chunk, arg)) {
   return Qnil;
 }
 
+typedef struct {
+  VALUE body, stream;
+} stream_call_t;
+
+static VALUE call_body(VALUE arg) {
+  stream_call_t *c = (stream_call_t *)arg;
+  return rb_funcall(c->body, id_call, 1, c->stream);
+}
+
+/* Rack 3 streaming body: body.call(stream). The stream answers the request,
+ * now or later, from any thread; if call raises, the response is cut. */
+static void call_streaming_body(request_t *r, VALUE body) {
+  stream_call_t c = {body, iodine_stream_new(r->task, r->status, headers_buf.p,
+                                             headers_buf.len)};
+  r->answered = 1;
+  int state = 0;
+  rb_protect(call_body, (VALUE)&c, &state);
+  if (state) {
+    iodine_stream_abort(c.stream);
+    rb_jump_tag(state); /* to the request's handler, which logs it */
+  }
+  RB_GC_GUARD(c.stream);
+}
+
 static VALUE send_response(VALUE arg) {
   request_t *r = (request_t *)arg;
   VALUE res = rb_check_array_type(r->response);
@@ -185,6 +209,8 @@ static VALUE send_response(VALUE arg) {
     respond(r, RSTRING_PTR(path), RSTRING_LEN(path), IODINE_RESP_FILE);
   } else if (rb_respond_to(body, id_to_ary)) {
     respond_array(r, rb_convert_type(body, T_ARRAY, "Array", "to_ary"));
+  } else if (!rb_respond_to(body, id_each) && rb_respond_to(body, id_call)) {
+    call_streaming_body(r, body);
   } else {
     body_buf.len = 0;
     rb_block_call(body, id_each, 0, NULL, stream_chunk, (VALUE)r);
