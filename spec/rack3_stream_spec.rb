@@ -55,6 +55,10 @@ RSpec.describe "Rack 3 streaming bodies" do
       expect(received).to include("partial")
       expect(received).not_to end_with("0\r\n\r\n") # no clean end: the client can tell
     end
+    # The response is cut before the exception reaches the log: wait for it.
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 5
+    sleep 0.05 until @server.output.include?("failed mid-stream") ||
+                     Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
     expect(@server.output).to include("failed mid-stream")
     expect(get(@port, "/").body).to eq("ok")
   end
