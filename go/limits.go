@@ -40,10 +40,10 @@ func (l *listener) parseErrorHandler(ctx *fasthttp.RequestCtx, err error) {
 		status, msg = fasthttp.StatusRequestTimeout, "Request Timeout"
 	}
 	logf(levelWarn, "refused a request from %s: %d %s (%v)", ctx.RemoteAddr(), status, msg, err)
-	l.access.refused(ctx, status)
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("text/plain")
 	ctx.SetBodyString(msg)
+	l.access.refused(ctx, status)
 }
 
 // expectContinue answers "Expect: 100-continue": a body that is announced

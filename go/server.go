@@ -165,6 +165,11 @@ func stop(timeout time.Duration) {
 			listenersMu.Unlock()
 			wg.Wait()
 			serving.Wait()
+			listenersMu.Lock()
+			for _, l := range listeners {
+				l.access.flush() // the last lines before the exit
+			}
+			listenersMu.Unlock()
 			stopped.Store(true)
 		}()
 	})
