@@ -12,7 +12,7 @@
 #   WRK_THREADS=2 WRK_CONNS=50 WRK_DURATION=5s   wrk -t -c -d
 #   WARMUP=1s        a wrk run before each measured one (0 to skip)
 #   ROUNDS=3         how many times the whole sequence runs
-#   CASES="iodine-t1 iodine-t4 puma-t4 puma-t1 ceiling iodine-w2t2 puma-w2t2"   which cases, in order
+#   CASES="iodine-t1 iodine-log-t1 iodine-t4 puma-t4 puma-t1 ceiling iodine-w2t2 puma-w2t2"   which cases, in order
 # Every server listens on 127.0.0.1 on a port from binding port 0, runs with
 # RACK_ENV=production, and is started and stopped by its pid; every step is
 # bounded in time.
@@ -26,7 +26,7 @@ WRK_CONNS="${WRK_CONNS:-50}"
 WRK_DURATION="${WRK_DURATION:-5s}"
 WARMUP="${WARMUP:-1s}"
 ROUNDS="${ROUNDS:-3}"
-CASES="${CASES:-iodine-t1 iodine-t4 puma-t4 puma-t1 ceiling iodine-w2t2 puma-w2t2}"
+CASES="${CASES:-iodine-t1 iodine-log-t1 iodine-t4 puma-t4 puma-t1 ceiling iodine-w2t2 puma-w2t2}"
 APP="$ROOT/bench/hello.ru"
 export RACK_ENV=production
 
@@ -87,6 +87,9 @@ start_server() {
     iodine-w*t*) # cluster: iodine-w2t2 = -w 2 -t 2
       local w="${name#iodine-w}"
       ruby "$ROOT/exe/iodine" -p "$port" -b 127.0.0.1 -t "${w#*t}" -w "${w%%t*}" "$APP" >"$log" 2>&1 &
+      ;;
+    iodine-log-t*) # with the request log (-v); the lines go to $log
+      ruby "$ROOT/exe/iodine" -p "$port" -b 127.0.0.1 -t "${name#iodine-log-t}" -w 0 -v "$APP" >"$log" 2>&1 &
       ;;
     iodine-t*)
       ruby "$ROOT/exe/iodine" -p "$port" -b 127.0.0.1 -t "${name#iodine-t}" -w 0 "$APP" >"$log" 2>&1 &
@@ -189,6 +192,10 @@ fi
 if [ -n "${MEDIAN[iodine-t1]:-}" ] && [ -n "${MEDIAN[ceiling]:-}" ]; then
   printf "iodine t1 / ceiling  : %s (median)  %s (best)   target >= 0.6\n" \
     "$(ratio "${MEDIAN[iodine-t1]}" "${MEDIAN[ceiling]}")" "$(ratio "${BEST[iodine-t1]}" "${BEST[ceiling]}")"
+fi
+if [ -n "${MEDIAN[iodine-log-t1]:-}" ] && [ -n "${MEDIAN[iodine-t1]:-}" ]; then
+  printf "iodine t1 -v / t1    : %s (median)  %s (best)   target >= 0.9\n" \
+    "$(ratio "${MEDIAN[iodine-log-t1]}" "${MEDIAN[iodine-t1]}")" "$(ratio "${BEST[iodine-log-t1]}" "${BEST[iodine-t1]}")"
 fi
 if [ -n "${MEDIAN[iodine-w2t2]:-}" ] && [ -n "${MEDIAN[puma-w2t2]:-}" ]; then
   printf "iodine w2t2 / puma w2t2: %s (median)  %s (best)\n" \
