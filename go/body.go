@@ -3,9 +3,11 @@ package main
 import (
 	"errors"
 	"io"
+	"net"
 	"os"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -35,12 +37,13 @@ func (b *requestBody) release() {
 // (StreamRequestBody), so large uploads never sit in memory: past spill
 // bytes they go to a temp file. maxBody is enforced here for chunked bodies
 // (the handler refuses a Content-Length above it before calling us).
-func readBody(ctx *fasthttp.RequestCtx, spill, maxBody int64) (requestBody, error) {
+func readBody(ctx *fasthttp.RequestCtx, spill, maxBody int64, timeout time.Duration) (requestBody, error) {
 	stream := ctx.RequestBodyStream()
 	if stream == nil {
 		b := ctx.Request.Body()
 		return requestBody{mem: b, fd: -1, n: int64(len(b))}, nil
 	}
+	stream = newBodyReader(stream, ctx.Conn(), timeout)
 	bufp := bodyBufPool.Get().(*[]byte)
 	buf := (*bufp)[:0]
 	// Read into memory up to the spill threshold.
@@ -118,4 +121,46 @@ func dupFd(c syscall.Conn) (int, error) {
 		return -1, cerr
 	}
 	return nfd, err
+}
+
+// bodyReader bounds the time a body upload may take without holding a
+// Ruby thread: the body gets a read deadline of timeout from the end of the
+// headers, moved on by timeout each time another minProgress bytes have
+// arrived, so a large upload at any sane rate finishes while a trickle (or
+// an endless chunk extension) is cut off with errBodyTimeout.
+type bodyReader struct {
+	r        io.Reader
+	conn     net.Conn
+	timeout  time.Duration
+	deadline time.Time
+	since    int
+}
+
+const minProgress = 64 << 10
+
+var errBodyTimeout = errors.New("request body too slow")
+
+func newBodyReader(r io.Reader, conn net.Conn, timeout time.Duration) io.Reader {
+	if timeout <= 0 || conn == nil {
+		return r
+	}
+	p := &bodyReader{r: r, conn: conn, timeout: timeout, deadline: time.Now().Add(timeout)}
+	conn.SetReadDeadline(p.deadline)
+	return p
+}
+
+func (p *bodyReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.since += n
+	if p.since >= minProgress {
+		p.since = 0
+		p.deadline = time.Now().Add(p.timeout)
+		p.conn.SetReadDeadline(p.deadline)
+	}
+	// fasthttp wraps some read errors (ErrBrokenChunk) so that the timeout
+	// cannot be seen through them: the clock tells.
+	if err != nil && err != io.EOF && !time.Now().Before(p.deadline) {
+		err = errBodyTimeout
+	}
+	return n, err
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -105,6 +106,7 @@ func listen(cfg listenConfig) (*listener, error) {
 		ReadBufferSize:                cfg.maxHeader,
 		MaxRequestBodySize:            int(cfg.maxBody),
 		IdleTimeout:                   cfg.keepAlive,
+		ReadTimeout:                   cfg.keepAlive,
 		Logger:                        quietLogger{},
 		ConnState:                     l.conns.onState,
 	}
@@ -131,7 +133,7 @@ func start(gomaxprocs int) {
 		serving.Add(1)
 		go func(l *listener) {
 			defer serving.Done()
-			if err := l.srv.Serve(l.ln); err != nil && !l.draining.Load() {
+			if err := l.srv.Serve(retryListener{l.ln}); err != nil && !l.draining.Load() {
 				logf(levelError, "listener %s stopped: %v", l.ln.Addr(), err)
 			}
 		}(l)
@@ -199,10 +201,13 @@ func (l *listener) serveHTTP(ctx *fasthttp.RequestCtx) {
 		l.refuse(ctx, fasthttp.StatusRequestEntityTooLarge, "Payload Too Large")
 		return
 	}
-	body, err := readBody(ctx, l.cfg.bodySpill, l.cfg.maxBody)
+	body, err := readBody(ctx, l.cfg.bodySpill, l.cfg.maxBody, l.cfg.keepAlive)
 	if err != nil {
+		var netErr net.Error
 		if err == errBodyTooLarge {
 			l.refuse(ctx, fasthttp.StatusRequestEntityTooLarge, "Payload Too Large")
+		} else if err == errBodyTimeout || errors.As(err, &netErr) && netErr.Timeout() {
+			l.refuse(ctx, fasthttp.StatusRequestTimeout, "Request Timeout")
 		} else {
 			l.refuse(ctx, fasthttp.StatusBadRequest, "Bad Request")
 		}
@@ -237,3 +242,25 @@ func (l *listener) hijack(ctx *fasthttp.RequestCtx, p *pending) {
 }
 
 func (l *listener) String() string { return fmt.Sprintf("listener %d on %s", l.id, l.ln.Addr()) }
+
+// retryListener keeps accepting when the process runs out of descriptors:
+// fasthttp takes EMFILE from Accept for a permanent error and stops serving
+// for good. Here the accept loop backs off (up to 1 s) until connections
+// close and descriptors come back.
+type retryListener struct{ net.Listener }
+
+func (l retryListener) Accept() (net.Conn, error) {
+	delay := 5 * time.Millisecond
+	for {
+		c, err := l.Listener.Accept()
+		if err == nil || !(errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+			errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)) {
+			return c, err
+		}
+		if delay == 5*time.Millisecond {
+			logf(levelWarn, "accept on %s: %v; waiting for descriptors", l.Addr(), err)
+		}
+		time.Sleep(delay)
+		delay = min(2*delay, time.Second)
+	}
+}
