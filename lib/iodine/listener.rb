@@ -8,7 +8,7 @@ module Iodine
     SERVICES = %i[http https].freeze
     DEFAULTS = { max_body: 50, max_headers: 32, max_line: 8192, max_header_count: 128, timeout: 40 }.freeze
     # Bodies above this size go to a temp file instead of memory.
-    BODY_SPILL = 1 << 20
+    BODY_SPILL = 256 << 10
 
     attr_reader :address, :port, :options, :socket
     attr_accessor :bound_port
