@@ -83,6 +83,11 @@ module IodineSpec
   end
 end
 
+# The flood tests hold 10,000 sockets: raise the soft descriptor limit to
+# the hard one (servers spawned from here inherit it).
+soft, hard = Process.getrlimit(:NOFILE)
+Process.setrlimit(:NOFILE, [hard, 65_536].min, hard) if soft < [hard, 65_536].min
+
 RSpec.configure do |config|
   config.include IodineSpec::Helpers
   config.extend IodineSpec::GroupHelpers
