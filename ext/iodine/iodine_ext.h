@@ -56,6 +56,9 @@ void iodine_init_rack_stream(void);
 VALUE iodine_stream_new(iodine_task_t *t, int status, const char *headers,
                         size_t headers_len);
 void iodine_stream_abort(VALUE stream);
+int iodine_stream_chunk(uint64_t handle, int *started, int status,
+                        const char *headers, size_t headers_len,
+                        const char *data, size_t len);
 void iodine_init_listener(void);
 void iodine_init_cluster_board(void);
 void iodine_board_attach(void);

@@ -122,19 +122,6 @@ static void respond_array(request_t *r, VALUE ary) {
   respond(r, body_buf.p, body_buf.len, 0);
 }
 
-typedef struct {
-  uint64_t handle;
-  char *data;
-  size_t len;
-  int ok;
-} chunk_args_t;
-
-static void *stream_write_nogvl(void *p) {
-  chunk_args_t *a = p;
-  a->ok = GO.stream_write(a->handle, a->data, a->len);
-  return NULL;
-}
-
 /* One chunk of an `each` body: the first goes out with the headers. */
 static VALUE stream_chunk(RB_BLOCK_CALL_FUNC_ARGLIST(chunk, arg)) {
   request_t *r = (request_t *)arg;
@@ -146,18 +133,11 @@ static VALUE stream_chunk(RB_BLOCK_CALL_FUNC_ARGLIST(chunk, arg)) {
     buf_put(&body_buf, RSTRING_PTR(chunk), len);
     return Qnil;
   }
-  char *copy = malloc(len);
-  if (!copy)
-    rb_memerror();
-  memcpy(copy, RSTRING_PTR(chunk), len);
-  if (!r->answered) {
-    r->streaming = 1;
-    respond(r, copy, len, IODINE_RESP_STREAM); /* Go frees copy */
-    return Qnil;
-  }
-  chunk_args_t a = {r->task->handle, copy, len, 0};
-  rb_thread_call_without_gvl(stream_write_nogvl, &a, NULL, NULL);
-  if (!a.ok)
+  if (!r->answered)
+    r->streaming = 1; /* iodine_stream_end is owed from now on */
+  if (!iodine_stream_chunk(r->task->handle, &r->answered, r->status,
+                           headers_buf.p, headers_buf.len, RSTRING_PTR(chunk),
+                           len))
     rb_iter_break(); /* the client is gone: stop producing */
   return Qnil;
 }

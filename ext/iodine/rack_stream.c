@@ -91,6 +91,28 @@ static void *write_nogvl(void *p) {
   return NULL;
 }
 
+/* Sends one chunk of a streamed response (copied here, GVL held): the
+ * first goes out with the status and headers (*started is then set), the
+ * others wait for the client without the GVL. Returns 0 once the client is
+ * gone. Shared by `each` bodies and Rack 3 streams. */
+int iodine_stream_chunk(uint64_t handle, int *started, int status,
+                        const char *headers, size_t headers_len,
+                        const char *data, size_t len) {
+  char *copy = malloc(len); /* Go takes it and frees it */
+  if (!copy)
+    rb_memerror();
+  memcpy(copy, data, len);
+  if (!*started) {
+    *started = 1;
+    GO.respond(handle, status, (char *)headers, headers_len, copy, len,
+               IODINE_RESP_STREAM);
+    return 1;
+  }
+  write_args_t a = {handle, copy, len, 0};
+  rb_thread_call_without_gvl(write_nogvl, &a, NULL, NULL);
+  return a.ok;
+}
+
 static void write_one(stream_t *s, VALUE str) {
   StringValue(str);
   size_t len = RSTRING_LEN(str);
@@ -111,19 +133,8 @@ static void write_one(stream_t *s, VALUE str) {
     s->buffer_len += len;
     return;
   }
-  char *copy = malloc(len); /* Go takes it and frees it */
-  if (!copy)
-    rb_memerror();
-  memcpy(copy, RSTRING_PTR(str), len);
-  if (!s->started) {
-    s->started = 1;
-    GO.respond(s->handle, s->status, s->headers, s->headers_len, copy, len,
-               IODINE_RESP_STREAM);
-    return;
-  }
-  write_args_t a = {s->handle, copy, len, 0};
-  rb_thread_call_without_gvl(write_nogvl, &a, NULL, NULL);
-  if (!a.ok) {
+  if (!iodine_stream_chunk(s->handle, &s->started, s->status, s->headers,
+                           s->headers_len, RSTRING_PTR(str), len)) {
     s->closed = 1;
     rb_raise(rb_eIOError, "the client closed the connection");
   }
