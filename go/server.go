@@ -156,7 +156,8 @@ func stop(timeout time.Duration) {
 				go func(l *listener) {
 					defer wg.Done()
 					l.drain(ctx)
-					if err := l.srv.ShutdownWithContext(ctx); err != nil {
+					// drain closed the listener already: that error is expected.
+					if err := l.srv.ShutdownWithContext(ctx); err != nil && !errors.Is(err, net.ErrClosed) {
 						logf(levelWarn, "shutdown of %s: %v", l.ln.Addr(), err)
 					}
 					if l.cfg.unix && l.shared == nil { // a worker's socket is the master's
