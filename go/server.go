@@ -247,14 +247,22 @@ func (l *listener) String() string { return fmt.Sprintf("listener %d on %s", l.i
 // retryListener keeps accepting when the process runs out of descriptors:
 // fasthttp takes EMFILE from Accept for a permanent error and stops serving
 // for good. Here the accept loop backs off (up to 1 s) until connections
-// close and descriptors come back.
+// close and descriptors come back. Before it comes to that, connections
+// accepted while few descriptors are left get a 503 (busy.go).
 type retryListener struct{ net.Listener }
 
 func (l retryListener) Accept() (net.Conn, error) {
 	delay := 5 * time.Millisecond
 	for {
 		c, err := l.Listener.Accept()
-		if err == nil || !(errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		if err == nil {
+			if fd := connFd(c); fd >= 0 && lowOnDescriptors(fd) {
+				go refuseBusyConn(c) // busy.go: 503 and close, keeping the last descriptors
+				continue
+			}
+			return c, nil
+		}
+		if !(errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
 			errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)) {
 			return c, err
 		}

@@ -80,6 +80,10 @@ func (l *sharedListener) acceptLoop() {
 			time.Sleep(10 * time.Millisecond) // EMFILE and the like: let it ease
 			continue
 		}
+		if lowOnDescriptors(nfd) {
+			go refuseBusy(nfd) // busy.go: 503 and close
+			continue
+		}
 		boardCount(1) // back down when the connection closes (drain.go)
 		f := os.NewFile(uintptr(nfd), "conn")
 		c, err := net.FileConn(f) // registers a duplicate with the poller

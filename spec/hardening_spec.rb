@@ -497,8 +497,7 @@ RSpec.describe "Hardening against hostile clients" do
     # 256 descriptors for the whole server process, -k 1: a flood of 400
     # connections exhausts them; the server must neither die nor stop
     # serving once the flood's connections are cut off.
-    it "survives a flood beyond its descriptor limit and serves again afterwards " \
-       "(NEEDS server.go: an accept loop that survives EMFILE, ReadTimeout to cut the idle flood off)", timeout: 60 do
+    it "survives a flood beyond its descriptor limit and serves again afterwards", timeout: 60 do
       port = free_port
       cmd = ["sh", "-c", "ulimit -n 256 && exec \"$0\" \"$@\"", IodineSpec::RUBY, IodineSpec::LAUNCHER,
              "-p", port.to_s, "-b", "127.0.0.1", "-t", "1", "-w", "0", "-k", "1", fixture("app.ru")]
@@ -521,6 +520,43 @@ RSpec.describe "Hardening against hostile clients" do
         expect(server.alive?).to be(true)
       ensure
         socks.each(&:close)
+        warn server.output if RSpec.current_example.exception
+        server.cleanup
+      end
+    end
+
+    # iodine's HTTP_BUSY_UNLESS_HAS_FDS: with fewer than 64 descriptors
+    # left, a new client gets a prompt 503 instead of a hang.
+    it "answers 503 while few descriptors are left, then serves again", timeout: 60 do
+      port = free_port
+      cmd = ["sh", "-c", "ulimit -n 256 && exec \"$0\" \"$@\"", IodineSpec::RUBY, IodineSpec::LAUNCHER,
+             "-p", port.to_s, "-b", "127.0.0.1", "-t", "1", "-w", "0", "-k", "30", fixture("app.ru")]
+      server = IodineSpec::Server.new(cmd, port: port)
+      server.start
+      flood = []
+      begin
+        230.times { flood << Socket.tcp("127.0.0.1", port, connect_timeout: 5) }
+        busy = wait_until(timeout: 10, interval: 0.2) do
+          raw_client(port, timeout: 3) do |c|
+            c.write("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            res = c.read_response
+            res.status == 503 && res["Retry-After"] == "1" && res.body == "Service Unavailable"
+          end
+        rescue StandardError
+          false
+        end
+        expect(busy).to be(true)
+        expect(server.output).to match(/refusing new connections with 503/)
+        flood.each(&:close)
+        flood.clear
+        served = wait_until(timeout: 10, interval: 0.2) do
+          get(port, "/", timeout: 2).code == "200"
+        rescue StandardError
+          false
+        end
+        expect(served).to be(true)
+      ensure
+        flood.each(&:close)
         warn server.output if RSpec.current_example.exception
         server.cleanup
       end
