@@ -48,4 +48,15 @@ RSpec.describe "A Sinatra app" do
     expect(res.body).to eq("handled: sinatra boom")
     expect(get(@port, "/").code).to eq("200")
   end
+
+  it "sends a file with send_file (Rack::Files, a to_path body served by Go), with ranges" do
+    source = File.read(IodineSpec.fixture("sinatra.ru"))
+    res = get(@port, "/file")
+    expect(res.code).to eq("200")
+    expect(res.body).to eq(source)
+    expect(res["Content-Type"]).to start_with("text/plain")
+    part = get(@port, "/file", headers: { "Range" => "bytes=0-9" })
+    expect(part.code).to eq("206")
+    expect(part.body).to eq(source[0, 10])
+  end
 end
