@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/binary"
+	"sync"
 	"testing"
 	"time"
 	"unsafe"
@@ -18,6 +19,9 @@ func blockWithHandle(h uint64) []byte {
 // The queue is process-global and closing is final, so one test walks
 // through every behaviour in order and closes it last.
 func TestQueue(t *testing.T) {
+	if queueIsClosed() { // go test -count=N: a second run in this process
+		t.Skip("the queue was closed by an earlier run in this process; run TestQueue once per process")
+	}
 	if got := queueTryPop(); got.ok {
 		t.Fatalf("empty queue gave a task: %+v", got)
 	}
@@ -76,9 +80,12 @@ func TestQueue(t *testing.T) {
 		seen := make(chan uint64, tasks)
 		stop := make(chan struct{})
 		ws := make([]waiter, consumers)
+		var running sync.WaitGroup
 		for i := range ws {
 			ws[i] = newWaiter()
+			running.Add(1)
 			go func(w waiter) {
+				defer running.Done()
 				for {
 					tt := queueWait(w)
 					if tt.ok {
@@ -109,9 +116,15 @@ func TestQueue(t *testing.T) {
 				t.Fatalf("only %d of %d tasks delivered", len(got), tasks)
 			}
 		}
+		// The consumers must be gone before the next step pushes: a waiter
+		// takes a queued task even when interrupted.
 		close(stop)
 		for _, w := range ws {
 			interruptWaiter(w)
+		}
+		running.Wait()
+		for _, w := range ws {
+			freeWaiter(w)
 		}
 	})
 
