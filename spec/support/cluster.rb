@@ -47,28 +47,6 @@ module IodineSpec
     left
   end
 
-  # A raw HTTP client over a Unix socket (RawClient sets TCP_NODELAY, which a
-  # Unix socket refuses).
-  class UnixRawClient < RawClient
-    def self.open_unix(path, timeout: 5)
-      client = new(UNIXSocket.new(path), timeout: timeout)
-      return client unless block_given?
-
-      begin
-        yield client
-      ensure
-        client.close
-      end
-    end
-
-    def initialize(socket, timeout: 5) # rubocop:disable Lint/MissingSuper
-      @socket = socket
-      @buffer = +"".b
-      @timeout = timeout
-      @eof = false
-    end
-  end
-
   # `ruby exe/iodine -w N -t T -b 127.0.0.1 -p PORT [flags] app`: the spawned
   # process is the master. Workers are discovered from the X-Pid header /
   # body of responses, and from logs the fixtures write (track_pids).
@@ -136,7 +114,7 @@ module IodineSpec
     # A raw client on a NEW connection (TCP or Unix).
     def client(timeout: 5, &block)
       if @unix_path
-        UnixRawClient.open_unix(@unix_path, timeout: timeout, &block)
+        RawClient.open_unix(@unix_path, timeout: timeout, &block)
       else
         RawClient.open(@port, timeout: timeout, &block)
       end

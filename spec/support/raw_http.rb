@@ -46,8 +46,17 @@ module IodineSpec
 
     attr_reader :socket
 
-    def self.open(port, host: "127.0.0.1", timeout: 5)
-      client = new(Socket.tcp(host, port, connect_timeout: timeout), timeout: timeout)
+    def self.open(port, host: "127.0.0.1", timeout: 5, &block)
+      over(Socket.tcp(host, port, connect_timeout: timeout), timeout: timeout, &block)
+    end
+
+    def self.open_unix(path, timeout: 5, &block)
+      over(UNIXSocket.new(path), timeout: timeout, &block)
+    end
+
+    # A client over a connected socket; with a block, closed after it.
+    def self.over(socket, timeout: 5)
+      client = new(socket, timeout: timeout)
       return client unless block_given?
 
       begin
@@ -59,7 +68,8 @@ module IodineSpec
 
     def initialize(socket, timeout: 5)
       @socket = socket
-      @socket.setsockopt(Socket::IPPROTO_TCP, Socket::TCP_NODELAY, 1)
+      # Unix sockets refuse TCP_NODELAY.
+      @socket.setsockopt(Socket::IPPROTO_TCP, Socket::TCP_NODELAY, 1) if @socket.local_address.ip?
       @buffer = +"".b
       @timeout = timeout
       @eof = false
