@@ -12,10 +12,15 @@ import (
 func (l *listener) refuse(ctx *fasthttp.RequestCtx, status int, msg string) {
 	logf(levelWarn, "refused %s %s from %s: %d %s", ctx.Method(), clip(ctx.Request.Header.RequestURI()), ctx.RemoteAddr(), status, msg)
 	ctx.Response.Reset()
+	answerPlain(ctx, status, msg)
+	ctx.SetConnectionClose()
+}
+
+// answerPlain sets a status and its short text/plain explanation.
+func answerPlain(ctx *fasthttp.RequestCtx, status int, msg string) {
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("text/plain")
 	ctx.SetBodyString(msg)
-	ctx.SetConnectionClose()
 }
 
 // clip shortens what we echo into the log from a hostile request.
@@ -40,9 +45,7 @@ func (l *listener) parseErrorHandler(ctx *fasthttp.RequestCtx, err error) {
 		status, msg = fasthttp.StatusRequestTimeout, "Request Timeout"
 	}
 	logf(levelWarn, "refused a request from %s: %d %s (%v)", ctx.RemoteAddr(), status, msg, err)
-	ctx.SetStatusCode(status)
-	ctx.SetContentType("text/plain")
-	ctx.SetBodyString(msg)
+	answerPlain(ctx, status, msg)
 	l.access.refused(ctx, status)
 }
 
@@ -53,8 +56,7 @@ func (l *listener) expectContinue(ctx *fasthttp.RequestCtx) int {
 	if int64(ctx.Request.Header.ContentLength()) > l.cfg.maxBody {
 		logf(levelWarn, "refused %s %s from %s: 413 Payload Too Large (Content-Length %d)",
 			ctx.Method(), clip(ctx.Request.Header.RequestURI()), ctx.RemoteAddr(), ctx.Request.Header.ContentLength())
-		ctx.SetContentType("text/plain")
-		ctx.SetBodyString("Payload Too Large")
+		answerPlain(ctx, fasthttp.StatusRequestEntityTooLarge, "Payload Too Large")
 		return fasthttp.StatusRequestEntityTooLarge
 	}
 	return fasthttp.StatusContinue

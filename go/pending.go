@@ -24,7 +24,6 @@ type pending struct {
 	done   chan replyKind
 	fd     chan int // hijacked socket's duplicate, back to Ruby
 	stream *rubyStream
-	head   bool
 }
 
 var pendingPool = sync.Pool{New: func() any { return &pending{done: make(chan replyKind, 1)} }}
@@ -32,7 +31,6 @@ var pendingPool = sync.Pool{New: func() any { return &pending{done: make(chan re
 func acquirePending(ctx *fasthttp.RequestCtx) *pending {
 	p := pendingPool.Get().(*pending)
 	p.ctx = ctx
-	p.head = ctx.IsHead()
 	return p
 }
 

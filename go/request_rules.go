@@ -167,23 +167,23 @@ func checkHeaderSection(raw []byte, http11 bool) string {
 		lines++
 		switch len(name) {
 		case lenHost:
-			if equalFold(name, "host") {
+			if caseEqual(name, "host") {
 				hosts++
 				if !validHost(trimOWS(value)) {
 					return reasonHost
 				}
 			}
 		case lenContentLength:
-			if equalFold(name, "content-length") {
+			if caseEqual(name, "content-length") {
 				lengths++
 				if !allDigits(trimOWS(value)) {
 					return reasonCL
 				}
 			}
 		case lenTransferEncoding:
-			if equalFold(name, "transfer-encoding") {
+			if caseEqual(name, "transfer-encoding") {
 				codings++
-				if !equalFold(trimOWS(value), "chunked") {
+				if !caseEqual(trimOWS(value), "chunked") {
 					return reasonTE
 				}
 			}
@@ -201,19 +201,6 @@ func trimOWS(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
-}
-
-// equalFold compares b with lower, an ASCII lowercase string.
-func equalFold(b []byte, lower string) bool {
-	if len(b) != len(lower) {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		if b[i]|0x20 != lower[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func allDigits(b []byte) bool {
