@@ -45,7 +45,7 @@ static VALUE board_set_slot(VALUE self, VALUE slot) {
 /* Hands the board to the Go core just loaded in a worker. */
 void iodine_board_attach(void) {
   if (board && board_mine >= 0)
-    GO.use_board(board, board_slots, board_mine);
+    iodine_go.use_board(board, board_slots, board_mine);
 }
 
 void iodine_init_cluster_board(void) {

@@ -10,7 +10,7 @@
 #include <dlfcn.h>
 #include <unistd.h>
 
-iodine_go_api_t GO;
+iodine_go_api_t iodine_go;
 static void *go_lib;
 static pid_t go_pid;
 
@@ -27,8 +27,8 @@ void iodine_go_require(void) {
 
 #define LOOKUP(field, name)                                                    \
   do {                                                                         \
-    *(void **)&GO.field = dlsym(lib, name);                                    \
-    if (!GO.field) {                                                           \
+    *(void **)&iodine_go.field = dlsym(lib, name);                                    \
+    if (!iodine_go.field) {                                                           \
       missing = name;                                                          \
       goto fail;                                                               \
     }                                                                          \
@@ -45,8 +45,8 @@ static VALUE load_go(VALUE self, VALUE path) {
   if (!lib)
     rb_raise(IodineError, "can't load the iodine server core: %s", dlerror());
   LOOKUP(abi_version, "iodine_abi_version");
-  if (GO.abi_version() != IODINE_ABI_VERSION) {
-    int found = GO.abi_version();
+  if (iodine_go.abi_version() != IODINE_ABI_VERSION) {
+    int found = iodine_go.abi_version();
     dlclose(lib);
     rb_raise(IodineError,
              "%s has ABI version %d, this extension needs %d: rebuild iodine",
@@ -93,7 +93,7 @@ static VALUE go_loaded_elsewhere_p(VALUE self) {
 
 static VALUE set_verbosity(VALUE self, VALUE level) {
   if (go_lib && go_pid == getpid())
-    GO.set_verbosity(NUM2INT(level));
+    iodine_go.set_verbosity(NUM2INT(level));
   return level;
 }
 

@@ -30,7 +30,7 @@ typedef struct {
   __typeof__(iodine_waiter_free) *waiter_free;
 } iodine_go_api_t;
 
-extern iodine_go_api_t GO;
+extern iodine_go_api_t iodine_go;
 
 extern VALUE IodineModule; /* Iodine */
 extern VALUE IodineBase;   /* Iodine::Base: the C glue's methods */
@@ -62,6 +62,13 @@ int iodine_stream_chunk(uint64_t handle, int *started, int status,
 void iodine_init_listener(void);
 void iodine_init_cluster_board(void);
 void iodine_board_attach(void);
+
+/* A growable byte buffer (rack_response.c); raises NoMemoryError. */
+typedef struct {
+  char *p;
+  size_t len, cap;
+} iodine_buf_t;
+void iodine_buf_put(iodine_buf_t *b, const void *data, size_t n);
 
 VALUE iodine_rack_env(iodine_task_t *t);
 int iodine_rack_handle_task(iodine_task_t *t, VALUE app);

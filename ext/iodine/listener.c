@@ -36,14 +36,14 @@ static VALUE base_listen(VALUE self, VALUE app, VALUE opts) {
       .log = RTEST(rb_hash_aref(opts, ID2SYM(rb_intern("log")))),
   };
   char err[512] = "";
-  int id = GO.listen(&cfg, err, sizeof(err));
+  int id = iodine_go.listen(&cfg, err, sizeof(err));
   RB_GC_GUARD(address);
   RB_GC_GUARD(public_folder);
   if (id < 0)
     rb_raise(IodineError, "can't listen on %s%s%d: %s", cfg.address,
              cfg.unix_socket ? "" : ":", cfg.unix_socket ? 0 : cfg.port, err);
   rb_ary_store(apps, id, app);
-  return rb_assoc_new(INT2NUM(id), INT2NUM(GO.listener_port(id)));
+  return rb_assoc_new(INT2NUM(id), INT2NUM(iodine_go.listener_port(id)));
 }
 
 /* The app a task's listener serves. */
@@ -52,21 +52,21 @@ VALUE iodine_listener_app(uint32_t id) { return rb_ary_entry(apps, id); }
 /* Iodine::Base.start(gomaxprocs): serve every listener in the background. */
 static VALUE base_start(VALUE self, VALUE gomaxprocs) {
   iodine_go_require();
-  GO.start(NUM2INT(gomaxprocs));
+  iodine_go.start(NUM2INT(gomaxprocs));
   return Qnil;
 }
 
 /* Iodine::Base.stop(timeout_ms): begin a graceful stop; never waits. */
 static VALUE base_stop(VALUE self, VALUE timeout_ms) {
   iodine_go_require();
-  GO.stop(NUM2INT(timeout_ms));
+  iodine_go.stop(NUM2INT(timeout_ms));
   return Qnil;
 }
 
 /* Iodine::Base.stopped? -> the Go server has finished every connection. */
 static VALUE base_stopped_p(VALUE self) {
   iodine_go_require();
-  return GO.stopped() ? Qtrue : Qfalse;
+  return iodine_go.stopped() ? Qtrue : Qfalse;
 }
 
 void iodine_init_listener(void) {

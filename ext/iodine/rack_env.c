@@ -129,7 +129,7 @@ typedef struct {
 
 static void *hijack_nogvl(void *p) {
   hijack_args_t *a = p;
-  a->fd = GO.hijack(a->handle);
+  a->fd = iodine_go.hijack(a->handle);
   return NULL;
 }
 

@@ -21,14 +21,10 @@ VALUE iodine_rack_input_of(VALUE env);
 
 static ID id_call, id_each, id_to_path, id_to_ary, id_close, id_log_exception;
 
-typedef struct {
-  char *p;
-  size_t len, cap;
-} buf_t;
+static __thread iodine_buf_t headers_buf, body_buf;
 
-static __thread buf_t headers_buf, body_buf;
-
-static void buf_put(buf_t *b, const void *data, size_t n) {
+/* A growable byte buffer (also used by rack_stream.c). */
+void iodine_buf_put(iodine_buf_t *b, const void *data, size_t n) {
   if (b->len + n > b->cap) {
     size_t cap = b->cap ? b->cap : 4096;
     while (cap < b->len + n)
@@ -45,10 +41,10 @@ static void buf_put(buf_t *b, const void *data, size_t n) {
 
 static void put_header(VALUE name, VALUE value) {
   uint32_t n = (uint32_t)RSTRING_LEN(name), v = (uint32_t)RSTRING_LEN(value);
-  buf_put(&headers_buf, &n, 4);
-  buf_put(&headers_buf, RSTRING_PTR(name), n);
-  buf_put(&headers_buf, &v, 4);
-  buf_put(&headers_buf, RSTRING_PTR(value), v);
+  iodine_buf_put(&headers_buf, &n, 4);
+  iodine_buf_put(&headers_buf, RSTRING_PTR(name), n);
+  iodine_buf_put(&headers_buf, &v, 4);
+  iodine_buf_put(&headers_buf, RSTRING_PTR(value), v);
 }
 
 static int add_header(VALUE name, VALUE value, VALUE unused) {
@@ -99,7 +95,7 @@ static VALUE call_app(VALUE arg) {
 }
 
 static void respond(request_t *r, const char *body, size_t len, int flags) {
-  GO.respond(r->task->handle, r->status, headers_buf.p, headers_buf.len,
+  iodine_go.respond(r->task->handle, r->status, headers_buf.p, headers_buf.len,
              (char *)body, len, flags);
   r->answered = 1;
 }
@@ -117,7 +113,7 @@ static void respond_array(request_t *r, VALUE ary) {
   for (long i = 0; i < n; i++) {
     VALUE s = RARRAY_AREF(ary, i);
     StringValue(s);
-    buf_put(&body_buf, RSTRING_PTR(s), RSTRING_LEN(s));
+    iodine_buf_put(&body_buf, RSTRING_PTR(s), RSTRING_LEN(s));
   }
   respond(r, body_buf.p, body_buf.len, 0);
 }
@@ -130,7 +126,7 @@ static VALUE stream_chunk(RB_BLOCK_CALL_FUNC_ARGLIST(chunk, arg)) {
   if (!len)
     return Qnil; /* an empty chunk would end a chunked body */
   if (r->task->flags & IODINE_REQ_HTTP10) { /* no chunked encoding: buffer */
-    buf_put(&body_buf, RSTRING_PTR(chunk), len);
+    iodine_buf_put(&body_buf, RSTRING_PTR(chunk), len);
     return Qnil;
   }
   if (!r->answered)
@@ -199,7 +195,7 @@ static VALUE send_response(VALUE arg) {
   }
   if (r->streaming) {
     r->streaming = 0;
-    GO.stream_end(r->task->handle, 0);
+    iodine_go.stream_end(r->task->handle, 0);
   }
   return Qnil;
 }
@@ -223,7 +219,7 @@ static void answer_failure(request_t *r) {
     return;
   if (r->streaming) {
     r->streaming = 0;
-    GO.stream_end(r->task->handle, 1);
+    iodine_go.stream_end(r->task->handle, 1);
     return;
   }
   if (r->answered)

@@ -21,8 +21,7 @@ typedef struct {
   pid_t pid;   /* the process whose Go core owns the handle */
   char *headers;
   size_t headers_len;
-  char *buffer; /* HTTP/1.0: the whole body until close */
-  size_t buffer_len, buffer_cap;
+  iodine_buf_t buffer; /* HTTP/1.0: the whole body until close */
 } stream_t;
 
 static VALUE cStream;
@@ -34,19 +33,19 @@ static void stream_finish(stream_t *s, int aborted) {
   if (s->pid != getpid())
     return;
   if (s->started)
-    GO.stream_end(s->handle, aborted);
+    iodine_go.stream_end(s->handle, aborted);
   else if (aborted && !s->http10)
-    GO.stream_end(s->handle, 1); /* nothing was answered: nothing to cut */
+    iodine_go.stream_end(s->handle, 1); /* nothing was answered: nothing to cut */
   else
-    GO.respond(s->handle, s->status, s->headers, s->headers_len, s->buffer,
-               s->buffer_len, 0);
+    iodine_go.respond(s->handle, s->status, s->headers, s->headers_len, s->buffer.p,
+               s->buffer.len, 0);
 }
 
 static void stream_free(void *p) {
   stream_t *s = p;
   stream_finish(s, 1);
   free(s->headers);
-  free(s->buffer);
+  free(s->buffer.p);
   free(s);
 }
 
@@ -87,7 +86,7 @@ typedef struct {
 
 static void *write_nogvl(void *p) {
   write_args_t *a = p;
-  a->ok = GO.stream_write(a->handle, a->data, a->len);
+  a->ok = iodine_go.stream_write(a->handle, a->data, a->len);
   return NULL;
 }
 
@@ -104,7 +103,7 @@ int iodine_stream_chunk(uint64_t handle, int *started, int status,
   memcpy(copy, data, len);
   if (!*started) {
     *started = 1;
-    GO.respond(handle, status, (char *)headers, headers_len, copy, len,
+    iodine_go.respond(handle, status, (char *)headers, headers_len, copy, len,
                IODINE_RESP_STREAM);
     return 1;
   }
@@ -119,18 +118,7 @@ static void write_one(stream_t *s, VALUE str) {
   if (!len)
     return;
   if (s->http10) {
-    if (s->buffer_len + len > s->buffer_cap) {
-      size_t cap = s->buffer_cap ? s->buffer_cap * 2 : 4096;
-      while (cap < s->buffer_len + len)
-        cap *= 2;
-      char *b = realloc(s->buffer, cap);
-      if (!b)
-        rb_memerror();
-      s->buffer = b;
-      s->buffer_cap = cap;
-    }
-    memcpy(s->buffer + s->buffer_len, RSTRING_PTR(str), len);
-    s->buffer_len += len;
+    iodine_buf_put(&s->buffer, RSTRING_PTR(str), len);
     return;
   }
   if (!iodine_stream_chunk(s->handle, &s->started, s->status, s->headers,

@@ -11,8 +11,8 @@
 
 VALUE iodine_listener_app(uint32_t id);
 
-static void *wait_for_task(void *waiter) { return GO.queue_wait(waiter); }
-static void wake_waiter(void *waiter) { GO.queue_interrupt(waiter); }
+static void *wait_for_task(void *waiter) { return iodine_go.queue_wait(waiter); }
+static void wake_waiter(void *waiter) { iodine_go.queue_interrupt(waiter); }
 
 static void handle_task(iodine_task_t *t) {
   int jump = 0;
@@ -36,19 +36,19 @@ static VALUE serve_loop(VALUE waiter_ptr) {
     iodine_task_t *t =
         rb_thread_call_without_gvl2(wait_for_task, w, wake_waiter, w);
     if (!t) {
-      if (GO.queue_is_closed())
+      if (iodine_go.queue_is_closed())
         return Qnil;
       rb_thread_check_ints(); /* may raise or kill this thread */
       continue;
     }
     do {
       handle_task(t);
-    } while ((t = GO.queue_try_pop()));
+    } while ((t = iodine_go.queue_try_pop()));
   }
 }
 
 static VALUE serve_cleanup(VALUE waiter_ptr) {
-  GO.waiter_free((iodine_waiter_t *)waiter_ptr);
+  iodine_go.waiter_free((iodine_waiter_t *)waiter_ptr);
   return Qnil;
 }
 
@@ -56,7 +56,7 @@ static VALUE serve_cleanup(VALUE waiter_ptr) {
  * closes (Iodine::Base.close_queue). */
 static VALUE base_serve(VALUE self) {
   iodine_go_require();
-  iodine_waiter_t *w = GO.waiter_new();
+  iodine_waiter_t *w = iodine_go.waiter_new();
   if (!w)
     rb_raise(rb_eNoMemError, "iodine: no memory for a thread waiter");
   return rb_ensure(serve_loop, (VALUE)w, serve_cleanup, (VALUE)w);
@@ -65,7 +65,7 @@ static VALUE base_serve(VALUE self) {
 /* Iodine::Base.close_queue: let every serving thread return. */
 static VALUE base_close_queue(VALUE self) {
   iodine_go_require();
-  GO.queue_close();
+  iodine_go.queue_close();
   return Qnil;
 }
 
