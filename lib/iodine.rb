@@ -102,11 +102,17 @@ module Iodine
     end
   end
 
+  # Logs an exception and the top of its backtrace:
+  # "ERROR: <prefix>Class: message<suffix>".
+  def self.log_error(error, prefix: "", suffix: "", frames: 20)
+    trace = (error.backtrace || []).first(frames).map { |l| "    #{l}\n" }.join
+    $stderr.write("ERROR: #{prefix}#{error.class}: #{error.message}#{suffix}\n#{trace}")
+  end
+
   # Called by the C glue with an exception the app raised.
   def Base.log_exception(error, env)
     where = env ? "#{env['REQUEST_METHOD']} #{env['PATH_INFO']}" : "a request"
-    lines = (error.backtrace || []).first(30).map { |l| "    #{l}\n" }.join
-    $stderr.write("ERROR: #{error.class}: #{error.message} (while serving #{where})\n#{lines}")
+    Iodine.log_error(error, suffix: " (while serving #{where})", frames: 30)
   rescue StandardError
     nil
   end

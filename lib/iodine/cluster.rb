@@ -41,7 +41,7 @@ module Iodine
       supervise
       0
     ensure
-      restore_traps(previous) if previous
+      SignalGuard.restore(previous) if previous
       Timers.stop
       Iodine.listeners.each(&:close_socket)
       [@signal_r, @signal_w, @ready_r, @ready_w].each { |io| io.close if io && !io.closed? }
@@ -84,10 +84,6 @@ module Iodine
       %w[INT TERM USR1 CHLD].to_h do |sig|
         [sig, trap(sig) { @signal_w.write_nonblock("#{sig}\n", exception: false) }]
       end
-    end
-
-    def restore_traps(previous)
-      previous.each { |sig, handler| trap(sig, handler || "DEFAULT") }
     end
 
     def handle_signals

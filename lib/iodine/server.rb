@@ -39,7 +39,7 @@ module Iodine
         Iodine.run_hooks(:on_finish)
         nil
       ensure
-        restore_traps(previous) if previous
+        SignalGuard.restore(previous) if previous
         [@stop_r, @stop_w].each { |io| io&.close unless io&.closed? }
         @running = false
       end
@@ -115,10 +115,6 @@ module Iodine
         end
         @stopping = true
         stop
-      end
-
-      def restore_traps(previous)
-        previous.each { |sig, handler| trap(sig, handler || "DEFAULT") }
       end
 
       def wait_for_stop

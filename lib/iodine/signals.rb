@@ -8,6 +8,11 @@ module Iodine
       Iodine::Base.fix_signals if Iodine::Base.loaded?
       previous
     end
+
+    # Puts back the handlers `trap` returned ({ "INT" => previous, ... }).
+    def self.restore(previous)
+      previous.each { |sig, handler| trap(sig, handler || "DEFAULT") }
+    end
   end
 end
 

@@ -67,8 +67,7 @@ module Iodine
       def run_block(block)
         block.call
       rescue StandardError => e
-        $stderr.write("ERROR: timer/task raised #{e.class}: #{e.message}\n" \
-                      "#{(e.backtrace || []).first(10).map { |l| "    #{l}\n" }.join}")
+        Iodine.log_error(e, prefix: "timer/task raised ", frames: 10)
       end
     end
   end

@@ -28,8 +28,7 @@ module Iodine
       finish(0)
     rescue Exception => e # rubocop:disable Lint/RescueException
       unless e.is_a?(SystemExit) || e.is_a?(Interrupt)
-        $stderr.write("ERROR: worker #{Process.pid} failed: #{e.class}: #{e.message}\n" \
-                      "#{(e.backtrace || []).first(15).map { |l| "    #{l}\n" }.join}")
+        Iodine.log_error(e, prefix: "worker #{Process.pid} failed: ", frames: 15)
       end
       finish(e.is_a?(SystemExit) ? e.status : 1)
     end
