@@ -29,6 +29,15 @@ func cbytes(p *C.char, n C.size_t) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n))
 }
 
+// copyError writes err's message into C's buffer, NUL-terminated.
+func copyError(errBuf *C.char, errLen C.int, err error) {
+	if int(errLen) <= 0 {
+		return
+	}
+	n := copy(unsafe.Slice((*byte)(unsafe.Pointer(errBuf)), int(errLen)-1), err.Error())
+	*(*byte)(unsafe.Add(unsafe.Pointer(errBuf), n)) = 0
+}
+
 //export iodine_abi_version
 func iodine_abi_version() C.int { return C.IODINE_ABI_VERSION }
 
@@ -53,14 +62,12 @@ func iodine_listen(cfg *C.iodine_listen_cfg_t, errBuf *C.char, errLen C.int) (id
 		public:     C.GoString(cfg.public_folder),
 		maxAge:     int(cfg.max_age),
 		log:        cfg.log != 0,
+		maxMsg:     int(cfg.max_msg),
+		ping:       time.Duration(cfg.ping) * time.Second,
 	}
 	l, err := listen(c)
 	if err != nil {
-		msg := append([]byte(err.Error()), 0)
-		if int(errLen) > 0 {
-			n := copy(unsafe.Slice((*byte)(unsafe.Pointer(errBuf)), int(errLen)-1), msg)
-			*(*byte)(unsafe.Add(unsafe.Pointer(errBuf), n)) = 0
-		}
+		copyError(errBuf, errLen, err)
 		return -1
 	}
 	return C.int(l.id)

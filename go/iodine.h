@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define IODINE_ABI_VERSION 4
+#define IODINE_ABI_VERSION 5
 
 /* A string inside a task block: byte offset from the block start, length. */
 typedef struct {
@@ -31,7 +31,9 @@ typedef struct {
 
 /* Task kinds travelling the queue to Ruby threads. */
 enum iodine_task_kind {
-  IODINE_TASK_HTTP = 1, /* an HTTP request for a Rack app */
+  IODINE_TASK_HTTP = 1,   /* an HTTP request for a Rack app (iodine_task_t) */
+  IODINE_TASK_CONN = 2,   /* a WebSocket/SSE connection's event (iodine_event_t) */
+  IODINE_TASK_PUBSUB = 3, /* a message for an Iodine.subscribe block */
 };
 
 /* iodine_task_t.flags */
@@ -40,6 +42,8 @@ enum iodine_task_flags {
   IODINE_REQ_BODY_FILE = 2,  /* body lives in body_fd (an unlinked temp file) */
   IODINE_REQ_HEAD = 4,       /* HEAD request: the body is never sent */
   IODINE_REQ_HTTP10 = 8,     /* HTTP/1.0: no chunked encoding, so streams are buffered */
+  IODINE_REQ_WEBSOCKET = 16, /* a valid WebSocket handshake: rack.upgrade? = :websocket */
+  IODINE_REQ_SSE = 32,       /* Accept: text/event-stream: rack.upgrade? = :sse */
 };
 
 /*
@@ -59,6 +63,40 @@ typedef struct iodine_task {
   uint32_t header_count; /* pairs of spans (CGI name, value) at headers_off */
   uint32_t headers_off;
 } iodine_task_t;
+
+/* iodine_event_t.event for IODINE_TASK_CONN */
+enum iodine_event_type {
+  IODINE_EV_OPEN = 1,
+  IODINE_EV_MESSAGE = 2,   /* data: the message (flags: IODINE_EV_BINARY) */
+  IODINE_EV_DRAINED = 3,   /* the outgoing backlog emptied */
+  IODINE_EV_SHUTDOWN = 4,  /* the server is stopping; close follows */
+  IODINE_EV_CLOSE = 5,     /* always the last event of a connection */
+  IODINE_EV_RECONNECT = 6, /* SSE Last-Event-ID: data holds it */
+  IODINE_EV_PUBSUB = 7,    /* sub: subscription id, channel and data */
+};
+
+/* iodine_event_t.flags */
+enum iodine_event_flags {
+  IODINE_EV_BINARY = 1, /* data is binary (else UTF-8 text) */
+};
+
+/*
+ * Every task that is not an HTTP request: a connection's event, a pub/sub
+ * delivery or a timer. It shares iodine_task_t's first three fields (the
+ * queue link, handle and kind), so the queue carries both; the consumer
+ * reads kind and casts. handle is the connection id (IODINE_TASK_CONN) or
+ * the subscription id (IODINE_TASK_PUBSUB).
+ */
+typedef struct iodine_event {
+  struct iodine_task *next;
+  uint64_t handle;
+  uint32_t kind;
+  uint32_t event; /* enum iodine_event_type (IODINE_TASK_CONN) */
+  uint64_t sub;   /* the subscription of an IODINE_EV_PUBSUB event */
+  uint32_t flags; /* enum iodine_event_flags */
+  uint32_t unused;
+  iodine_span_t channel, data; /* offsets from the block start */
+} iodine_event_t;
 
 /* ---------- the task queue (C, compiled into the Go library) ---------- */
 
@@ -97,6 +135,8 @@ typedef struct {
   const char *public_folder; /* static files served by Go ("" for none) */
   int32_t max_age;      /* static files' Cache-Control max-age, seconds */
   int32_t log;          /* 1: log every request (access log) */
+  int32_t max_msg;      /* WebSocket message limit, bytes; close 1009 above */
+  int32_t ping;         /* WebSocket/SSE keep-alive ping interval, seconds */
 } iodine_listen_cfg_t;
 
 /*
@@ -110,6 +150,12 @@ typedef struct {
   int32_t accepting; /* 1 while this worker accepts */
   int32_t unused;
 } iodine_board_slot_t;
+
+/* iodine_conn_write's flags. */
+enum iodine_write_flags {
+  IODINE_WRITE_BINARY = 1, /* a binary WebSocket frame (else text) */
+  IODINE_WRITE_NOTIFY = 2, /* send IODINE_EV_DRAINED once it is written */
+};
 
 /* Response flags for iodine_respond. */
 enum iodine_respond_flags {
@@ -143,6 +189,41 @@ int iodine_respond(uint64_t handle, int status, char *headers, size_t headers_le
 int iodine_stream_write(uint64_t handle, char *data, size_t len);
 void iodine_stream_end(uint64_t handle, int aborted);
 int iodine_hijack(uint64_t handle);
+
+/* ---- WebSocket / SSE connections (go/rtconn.go, websocket.go, sse.go) ----
+ * iodine_upgrade answers an upgrade request: Go completes the handshake and
+ * from then on the connection's id is the request's handle. Its events
+ * arrive as IODINE_TASK_CONN tasks, one at a time: the next is queued only
+ * after Ruby calls iodine_conn_done for the previous one.
+ * iodine_conn_write never blocks: it queues the bytes and returns the
+ * backlog in bytes, or -1 once the connection is closed. */
+int iodine_upgrade(uint64_t handle, char *headers, size_t headers_len);
+void iodine_conn_done(uint64_t id);
+int64_t iodine_conn_write(uint64_t id, char *data, size_t len, int flags);
+int64_t iodine_conn_write_sse(uint64_t id, char *event_id, size_t id_len,
+                              char *event, size_t event_len, char *data,
+                              size_t data_len, int notify);
+void iodine_conn_close(uint64_t id);
+int64_t iodine_conn_pending(uint64_t id);
+void iodine_conn_set_timeout(uint64_t id, int seconds);
+int iodine_conn_timeout(uint64_t id);
+
+/* ---- pub/sub (go/pubsub.go, pubsub_cluster.go) ----
+ * conn_id 0 subscribes the process (its block gets IODINE_TASK_PUBSUB
+ * tasks); otherwise the connection: with to_ruby its block runs as an
+ * IODINE_EV_PUBSUB event, without it Go writes messages straight to the
+ * client. Returns the subscription id. iodine_publish's scope: 0 this
+ * process, 1 the whole cluster. */
+uint64_t iodine_subscribe(uint64_t conn_id, char *channel, size_t len,
+                          int pattern, int to_ruby);
+int iodine_unsubscribe(uint64_t conn_id, char *channel, size_t len,
+                       int pattern);
+void iodine_unsubscribe_id(uint64_t sub_id);
+int iodine_publish(char *channel, size_t channel_len, char *msg,
+                   size_t msg_len, int binary, int scope);
+/* Cluster relay: the hub process serves path; workers connect to it. */
+int iodine_pubsub_hub_serve(char *path, char *err, int err_len);
+void iodine_pubsub_hub_connect(char *path);
 #endif
 
 #endif /* IODINE_H */

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/http"
 	"sync"
 	"sync/atomic"
 
@@ -13,6 +14,7 @@ type replyKind int
 const (
 	replyResponse replyKind = iota // ctx.Response is filled in
 	replyHijack                    // hand the socket to Ruby
+	replyUpgrade                   // become a WebSocket / SSE connection
 )
 
 // pending is one request waiting for a Ruby thread. The request goroutine
@@ -21,9 +23,11 @@ const (
 // touches stream, which outlives the handler.
 type pending struct {
 	ctx    *fasthttp.RequestCtx
+	id     uint64 // the handle C knows it by (and an upgrade's connection id)
 	done   chan replyKind
 	fd     chan int // hijacked socket's duplicate, back to Ruby
 	stream *rubyStream
+	extra  http.Header // an upgrade's response headers from the app
 }
 
 var pendingPool = sync.Pool{New: func() any { return &pending{done: make(chan replyKind, 1)} }}
@@ -41,6 +45,7 @@ func releasePending(p *pending) {
 	p.ctx = nil
 	p.stream = nil
 	p.fd = nil
+	p.extra = nil
 	pendingPool.Put(p)
 }
 

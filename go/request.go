@@ -33,6 +33,8 @@ const (
 	reqBodyFile = 2
 	reqHead     = 4
 	reqHTTP10   = 8
+	reqWS       = 16
+	reqSSE      = 32
 )
 
 // taskBuilder lays out one request block: the fixed header, then the
@@ -189,6 +191,13 @@ func (b *taskBuilder) start(ctx *fasthttp.RequestCtx, l *listener) int {
 	}
 	if !req.Header.IsHTTP11() {
 		h.flags |= reqHTTP10
+	}
+	if ctx.IsGet() {
+		if isWebSocketRequest(ctx) {
+			h.flags |= reqWS
+		} else if isSSERequest(ctx) {
+			h.flags |= reqSSE
+		}
 	}
 	count := 0
 	for k, v := range req.Header.AllInOrder() {

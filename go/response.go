@@ -42,6 +42,11 @@ func validHeaderName(name []byte) bool {
 	return true
 }
 
+// validHeaderValue: no CR or NUL (LF separates Rack 2's multiple values).
+func validHeaderValue(value []byte) bool {
+	return bytes.IndexByte(value, '\r') < 0 && bytes.IndexByte(value, 0) < 0
+}
+
 // applyHeaders sets a Rack response's headers on resp. Rack 2 multi-value
 // headers arrive joined by "\n" and are split here (Rack 3 arrays were
 // already flattened to one entry per value by the C glue). It returns the
@@ -57,7 +62,7 @@ func applyHeaders(resp *fasthttp.Response, packed []byte) (sendfile []byte, cont
 			sendfile = value
 			return
 		}
-		if bytes.IndexByte(value, '\r') >= 0 || bytes.IndexByte(value, 0) >= 0 {
+		if !validHeaderValue(value) {
 			logf(levelWarn, "dropped response header %s: CR or NUL in its value", name)
 			return
 		}

@@ -31,6 +31,8 @@ type listenConfig struct {
 	public     string // static files folder ("" for none)
 	maxAge     int    // static files' Cache-Control max-age, seconds
 	log        bool   // access log
+	maxMsg     int           // WebSocket message limit, bytes
+	ping       time.Duration // WebSocket/SSE keep-alive ping interval
 }
 
 // listener is one Iodine.listen: a bound socket and its fasthttp server.
@@ -46,6 +48,7 @@ type listener struct {
 	draining atomic.Bool  // stopping: every response closes its connection
 	hostName string       // SERVER_NAME when a request has no Host
 	port     int
+	realtime atomic.Int64 // open WebSocket/SSE connections
 }
 
 var (
@@ -55,6 +58,33 @@ var (
 	stopOnce    sync.Once
 	stopped     atomic.Bool
 )
+
+var keepAliveStop = make(chan struct{})
+
+// closeRealtime runs every WebSocket/SSE connection's on_shutdown, closes
+// it and waits for its on_close; at the deadline the rest are cut.
+func closeRealtime(ctx context.Context) {
+	shutdownConns()
+	closed := make(chan struct{})
+	go func() {
+		liveConns.Wait()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-ctx.Done():
+		connsMu.RLock()
+		for _, c := range conns {
+			c.abort()
+		}
+		connsMu.RUnlock()
+		select { // on_close still runs for each, briefly
+		case <-closed:
+		case <-time.After(2 * time.Second):
+		}
+	}
+	close(keepAliveStop)
+}
 
 var builderPool = sync.Pool{New: func() any { return new(taskBuilder) }}
 
@@ -109,6 +139,9 @@ func listen(cfg listenConfig) (*listener, error) {
 		ReadTimeout:                   cfg.keepAlive,
 		Logger:                        quietLogger{},
 		ConnState:                     l.conns.onState,
+		// WebSocket/SSE connections outlive fasthttp's hijack handler
+		// (hijack.go); the rack.hijack handler closes its own.
+		KeepHijackedConns: true,
 	}
 	listenersMu.Lock()
 	l.id = len(listeners)
@@ -127,6 +160,7 @@ func start(gomaxprocs int) {
 	if gomaxprocs > 0 {
 		runtime.GOMAXPROCS(gomaxprocs)
 	}
+	go keepAlive(keepAliveStop)
 	listenersMu.Lock()
 	defer listenersMu.Unlock()
 	for _, l := range listeners {
@@ -150,6 +184,11 @@ func stop(timeout time.Duration) {
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
 			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				closeRealtime(ctx)
+			}()
 			listenersMu.Lock()
 			for _, l := range listeners {
 				wg.Add(1)
@@ -215,12 +254,20 @@ func (l *listener) serveHTTP(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	p := acquirePending(ctx)
-	queuePush(b.finish(requests.add(p), body.mem, body.fd, body.n))
+	p.id = requests.add(p)
+	queuePush(b.finish(p.id, body.mem, body.fd, body.n))
 	body.release()
 
-	if <-p.done == replyHijack {
+	switch <-p.done {
+	case replyHijack:
 		l.hijack(ctx, p)
 		return
+	case replyUpgrade:
+		if b.hdr.flags&reqWS != 0 {
+			l.upgradeWebSocket(ctx, p.id, p.extra)
+		} else {
+			l.upgradeSSE(ctx, p.id, p.extra)
+		}
 	}
 	if p.stream == nil { // a stream's pending lives until Ruby ends it
 		releasePending(p)
@@ -231,7 +278,7 @@ func (l *listener) serveHTTP(ctx *fasthttp.RequestCtx) {
 func (l *listener) hijack(ctx *fasthttp.RequestCtx, p *pending) {
 	conn := ctx.Conn()
 	ctx.HijackSetNoResponse(true)
-	ctx.Hijack(func(net.Conn) {
+	ctx.Hijack(func(hc net.Conn) {
 		fd := -1 // a TLS connection has no plain socket to give
 		if c, ok := conn.(syscall.Conn); ok {
 			if d, err := dupFd(c); err == nil {
@@ -239,6 +286,7 @@ func (l *listener) hijack(ctx *fasthttp.RequestCtx, p *pending) {
 			}
 		}
 		p.fd <- fd
+		hc.Close() // Ruby has its duplicate (KeepHijackedConns: ours to close)
 	})
 }
 

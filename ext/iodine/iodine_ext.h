@@ -21,6 +21,20 @@ typedef struct {
   __typeof__(iodine_stream_write) *stream_write;
   __typeof__(iodine_stream_end) *stream_end;
   __typeof__(iodine_hijack) *hijack;
+  __typeof__(iodine_upgrade) *upgrade;
+  __typeof__(iodine_conn_done) *conn_done;
+  __typeof__(iodine_conn_write) *conn_write;
+  __typeof__(iodine_conn_write_sse) *conn_write_sse;
+  __typeof__(iodine_conn_close) *conn_close;
+  __typeof__(iodine_conn_pending) *conn_pending;
+  __typeof__(iodine_conn_set_timeout) *conn_set_timeout;
+  __typeof__(iodine_conn_timeout) *conn_timeout;
+  __typeof__(iodine_subscribe) *subscribe;
+  __typeof__(iodine_unsubscribe) *unsubscribe;
+  __typeof__(iodine_unsubscribe_id) *unsubscribe_id;
+  __typeof__(iodine_publish) *publish;
+  __typeof__(iodine_pubsub_hub_serve) *pubsub_hub_serve;
+  __typeof__(iodine_pubsub_hub_connect) *pubsub_hub_connect;
   __typeof__(iodine_queue_wait) *queue_wait;
   __typeof__(iodine_queue_try_pop) *queue_try_pop;
   __typeof__(iodine_queue_interrupt) *queue_interrupt;
@@ -60,6 +74,8 @@ int iodine_stream_chunk(uint64_t handle, int *started, int status,
                         const char *headers, size_t headers_len,
                         const char *data, size_t len);
 void iodine_init_listener(void);
+void iodine_init_connection(void);
+int iodine_handle_event(iodine_event_t *e);
 void iodine_init_cluster_board(void);
 void iodine_board_attach(void);
 

@@ -15,7 +15,8 @@ static VALUE k_REQUEST_METHOD, k_SCRIPT_NAME, k_PATH_INFO, k_QUERY_STRING,
     k_SERVER_NAME, k_SERVER_PORT, k_SERVER_PROTOCOL, k_HTTP_VERSION,
     k_REMOTE_ADDR, k_REQUEST_URI, k_rack_version, k_rack_input, k_rack_errors,
     k_rack_multithread, k_rack_multiprocess, k_rack_run_once,
-    k_rack_url_scheme, k_rack_hijack_p, k_rack_hijack, k_rack_hijack_io;
+    k_rack_url_scheme, k_rack_hijack_p, k_rack_hijack, k_rack_hijack_io,
+    k_rack_upgrade_p, k_rack_upgrade;
 static VALUE v_rack_version, v_http, v_https, v_empty_body, v_hijack;
 static VALUE script_name;  /* SCRIPT_NAME, "" by default */
 static VALUE multiprocess; /* rack.multiprocess */
@@ -113,8 +114,17 @@ VALUE iodine_rack_env(iodine_task_t *t) {
     VALUE name = rb_interned_str(SPAN_PTR(t, h[0]), h[0].len);
     rb_hash_aset(env, name, span_str(t, h[1]));
   }
+  if (t->flags & IODINE_REQ_WEBSOCKET)
+    rb_hash_aset(env, k_rack_upgrade_p, ID2SYM(rb_intern("websocket")));
+  else if (t->flags & IODINE_REQ_SSE)
+    rb_hash_aset(env, k_rack_upgrade_p, ID2SYM(rb_intern("sse")));
   rb_hash_aset(env, k_rack_input, rack_input(t));
   return env;
+}
+
+/* env["rack.upgrade"]: the handler an app set to accept an upgrade. */
+VALUE iodine_rack_upgrade_of(VALUE env) {
+  return rb_hash_lookup2(env, k_rack_upgrade, Qnil);
 }
 
 /* env["rack.input"], to close a spilled body's file after the request. */
@@ -189,6 +199,8 @@ void iodine_init_rack_env(void) {
   k_rack_run_once = key("rack.run_once");
   k_rack_url_scheme = key("rack.url_scheme");
   k_rack_hijack_p = key("rack.hijack?");
+  k_rack_upgrade_p = key("rack.upgrade?");
+  k_rack_upgrade = key("rack.upgrade");
   k_rack_hijack = key("rack.hijack");
   k_rack_hijack_io = key("rack.hijack_io");
   v_rack_version = rb_ary_new_from_args(2, INT2FIX(1), INT2FIX(3));

@@ -14,12 +14,14 @@
 #include <unistd.h>
 
 VALUE iodine_rack_input_of(VALUE env);
+VALUE iodine_rack_upgrade_of(VALUE env);
 
 /* rb_protect's state for a Ruby exception (vm_core.h's TAG_RAISE). Other
  * states (Thread#kill, throw) are passed on after the request is answered. */
 #define IODINE_TAG_RAISE 6
 
-static ID id_call, id_each, id_to_path, id_to_ary, id_close, id_log_exception;
+static ID id_call, id_each, id_to_path, id_to_ary, id_close, id_log_exception,
+    id_on_upgrade;
 
 static __thread iodine_buf_t headers_buf, body_buf;
 
@@ -162,6 +164,22 @@ static void call_streaming_body(request_t *r, VALUE body) {
   RB_GC_GUARD(c.stream);
 }
 
+/* The app accepted a WebSocket/SSE upgrade (env["rack.upgrade"] is its
+ * handler; the body is ignored): Ruby registers the connection under the
+ * request's handle before Go can report its first event. */
+static int upgrade(request_t *r) {
+  VALUE handler = iodine_rack_upgrade_of(r->env);
+  if (NIL_P(handler))
+    return 0;
+  VALUE kind = ID2SYM(rb_intern(
+      (r->task->flags & IODINE_REQ_WEBSOCKET) ? "websocket" : "sse"));
+  rb_funcall(IodineBase, id_on_upgrade, 4, ULL2NUM(r->task->handle), handler,
+             r->env, kind);
+  iodine_go.upgrade(r->task->handle, headers_buf.p, headers_buf.len);
+  r->answered = 1;
+  return 1;
+}
+
 static VALUE send_response(VALUE arg) {
   request_t *r = (request_t *)arg;
   VALUE res = rb_check_array_type(r->response);
@@ -176,6 +194,9 @@ static VALUE send_response(VALUE arg) {
   if (r->status < 100 || r->status > 999)
     rb_raise(rb_eArgError, "invalid HTTP status %d", r->status);
   pack_headers(RARRAY_AREF(res, 1));
+  if ((r->task->flags & (IODINE_REQ_WEBSOCKET | IODINE_REQ_SSE)) &&
+      r->status < 300 && upgrade(r))
+    return Qnil;
   VALUE body = r->body;
   if (RB_TYPE_P(body, T_ARRAY)) {
     respond_array(r, body);
@@ -280,4 +301,5 @@ void iodine_init_rack_response(void) {
   id_to_ary = rb_intern("to_ary");
   id_close = rb_intern("close");
   id_log_exception = rb_intern("log_exception");
+  id_on_upgrade = rb_intern("on_upgrade");
 }

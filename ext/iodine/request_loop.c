@@ -20,6 +20,10 @@ static void handle_task(iodine_task_t *t) {
   case IODINE_TASK_HTTP:
     jump = iodine_rack_handle_task(t, iodine_listener_app(t->listener));
     break;
+  case IODINE_TASK_CONN:
+  case IODINE_TASK_PUBSUB:
+    jump = iodine_handle_event((iodine_event_t *)t);
+    break;
   default:
     rb_warn("iodine: unknown task kind %u dropped", t->kind);
   }

@@ -87,7 +87,7 @@ module Iodine
         max_line: o[:max_line].to_i, max_headers: o[:max_header_count].to_i,
         keep_alive: o[:timeout].to_i, body_spill: BODY_SPILL, fd: @socket ? @socket.fileno : -1,
         public: o[:public] && File.expand_path(o[:public].to_s), max_age: (o[:max_age] || 3600).to_i,
-        log: !!o[:log] }
+        log: !!o[:log], max_msg: ((o[:max_msg] || 250) * 1024).to_i, ping: (o[:ping] || 40).to_i }
     end
 
     private

@@ -23,6 +23,8 @@ module Iodine
         bind_listeners
         threads = Iodine.threads
         Base.start(gomaxprocs(threads))
+        Base.hub_connect(PubSub.hub_path) if PubSub.hub_path
+        PubSub.started
         @running = true
         @pid = Process.pid
         @stop_r, @stop_w = IO.pipe
@@ -78,7 +80,7 @@ module Iodine
         listeners = Iodine.listeners
         raise Iodine::Error, "nothing to serve: call Iodine.listen(handler: app) before Iodine.start" if listeners.empty?
         listeners.each do |l|
-          _id, port = Base.listen(l.handler, l.core_options)
+          _id, port = Base.listen(NeoRack.adapt(l.handler), l.core_options)
           l.bound_port = port
         end
       end

@@ -1,0 +1,175 @@
+package main
+
+/*
+#include <stdlib.h>
+#include "iodine.h"
+*/
+import "C"
+
+import (
+	"time"
+	"net/http"
+	"unsafe"
+)
+
+// The exports for WebSocket/SSE connections and pub/sub (see iodine.h).
+// Like every export they never block on the network and recover panics.
+
+//export iodine_upgrade
+func iodine_upgrade(handle C.uint64_t, headers *C.char, headersLen C.size_t) C.int {
+	defer recovered("iodine_upgrade")
+	p := requests.get(uint64(handle))
+	if p == nil {
+		return -1
+	}
+	extra := http.Header{}
+	responseHeaders(cbytes(headers, headersLen), func(name, value []byte) {
+		if validHeaderName(name) && validHeaderValue(value) {
+			extra.Add(string(name), string(value))
+		}
+	})
+	p.extra = extra
+	requests.remove(uint64(handle))
+	p.done <- replyUpgrade
+	return 0
+}
+
+//export iodine_conn_done
+func iodine_conn_done(id C.uint64_t) {
+	defer recovered("iodine_conn_done")
+	if c := findConn(uint64(id)); c != nil {
+		c.done()
+	}
+}
+
+//export iodine_conn_write
+func iodine_conn_write(id C.uint64_t, data *C.char, n C.size_t, flags C.int) C.int64_t {
+	defer recovered("iodine_conn_write")
+	c := findConn(uint64(id))
+	if c == nil {
+		return -1
+	}
+	b := cbytes(data, n)
+	notify := flags&C.IODINE_WRITE_NOTIFY != 0
+	switch c.kind {
+	case connWebSocket:
+		return C.int64_t(c.write(wsMessage(b, flags&C.IODINE_WRITE_BINARY != 0), notify))
+	default:
+		return C.int64_t(c.write(sseEvent(nil, nil, b), notify))
+	}
+}
+
+//export iodine_conn_write_sse
+func iodine_conn_write_sse(id C.uint64_t, eventID *C.char, idLen C.size_t, name *C.char, nameLen C.size_t, data *C.char, n C.size_t, notify C.int) C.int64_t {
+	defer recovered("iodine_conn_write_sse")
+	c := findConn(uint64(id))
+	if c == nil || c.kind != connSSE {
+		return -1
+	}
+	return C.int64_t(c.write(sseEvent(cbytes(eventID, idLen), cbytes(name, nameLen), cbytes(data, n)), notify != 0))
+}
+
+//export iodine_conn_close
+func iodine_conn_close(id C.uint64_t) {
+	defer recovered("iodine_conn_close")
+	if c := findConn(uint64(id)); c != nil {
+		if c.kind == connWebSocket {
+			c.closeGracefully(wsCloseFrame(1000, ""))
+		} else {
+			c.closeGracefully(nil)
+		}
+	}
+}
+
+//export iodine_conn_pending
+func iodine_conn_pending(id C.uint64_t) C.int64_t {
+	if c := findConn(uint64(id)); c != nil {
+		return C.int64_t(c.backlog())
+	}
+	return -1
+}
+
+//export iodine_conn_set_timeout
+func iodine_conn_set_timeout(id C.uint64_t, seconds C.int) {
+	if c := findConn(uint64(id)); c != nil {
+		c.mu.Lock()
+		c.timeout = time.Duration(max(int(seconds), 0)) * time.Second
+		c.mu.Unlock()
+	}
+}
+
+//export iodine_conn_timeout
+func iodine_conn_timeout(id C.uint64_t) C.int {
+	if c := findConn(uint64(id)); c != nil {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return C.int(c.timeout.Seconds())
+	}
+	return 0
+}
+
+//export iodine_subscribe
+func iodine_subscribe(connID C.uint64_t, channel *C.char, n C.size_t, pattern, toRuby C.int) C.uint64_t {
+	defer recovered("iodine_subscribe")
+	var c *rtConn
+	if connID != 0 {
+		if c = findConn(uint64(connID)); c == nil {
+			return 0
+		}
+	}
+	return C.uint64_t(subscribe(c, C.GoStringN(channel, C.int(n)), pattern != 0, toRuby != 0))
+}
+
+//export iodine_unsubscribe
+func iodine_unsubscribe(connID C.uint64_t, channel *C.char, n C.size_t, pattern C.int) C.int {
+	defer recovered("iodine_unsubscribe")
+	var c *rtConn
+	if connID != 0 {
+		if c = findConn(uint64(connID)); c == nil {
+			return 0
+		}
+	}
+	if unsubscribe(c, C.GoStringN(channel, C.int(n)), pattern != 0) {
+		return 1
+	}
+	return 0
+}
+
+//export iodine_unsubscribe_id
+func iodine_unsubscribe_id(id C.uint64_t) {
+	defer recovered("iodine_unsubscribe_id")
+	unsubscribeID(uint64(id))
+}
+
+//export iodine_publish
+func iodine_publish(channel *C.char, channelLen C.size_t, msg *C.char, msgLen C.size_t, binaryData, scope C.int) C.int {
+	defer recovered("iodine_publish")
+	if channelLen > maxChannel || msgLen > maxMessage {
+		return -1
+	}
+	// Delivery keeps the bytes (queued frames, events): copy them from C.
+	ch := C.GoBytes(unsafe.Pointer(channel), C.int(channelLen))
+	m := C.GoBytes(unsafe.Pointer(msg), C.int(msgLen))
+	if scope == 0 {
+		publishLocal(ch, m, binaryData != 0)
+	} else if !publishCluster(ch, m, binaryData != 0) {
+		return 0
+	}
+	return 1
+}
+
+//export iodine_pubsub_hub_serve
+func iodine_pubsub_hub_serve(path *C.char, errBuf *C.char, errLen C.int) C.int {
+	defer recovered("iodine_pubsub_hub_serve")
+	if err := hubServe(C.GoString(path)); err != nil {
+		copyError(errBuf, errLen, err)
+		return -1
+	}
+	return 0
+}
+
+//export iodine_pubsub_hub_connect
+func iodine_pubsub_hub_connect(path *C.char) {
+	defer recovered("iodine_pubsub_hub_connect")
+	hubConnect(C.GoString(path))
+}

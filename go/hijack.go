@@ -1,0 +1,59 @@
+package main
+
+import (
+	"bytes"
+	"net"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// hijackRaw takes a connection over from fasthttp once its response to
+// the upgrade request is out of the way, and runs serve on a fresh
+// goroutine with the bare socket. fasthttp keeps its request context and
+// read buffer (tens of KB) until its hijack handler returns, which a
+// long-lived connection must not pin; bytes fasthttp already read past the
+// request are handed on in front of the socket.
+func hijackRaw(ctx *fasthttp.RequestCtx, readBuffer int, serve func(net.Conn)) {
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(hc net.Conn) {
+		raw := hc
+		if u, ok := hc.(interface{ UnsafeConn() net.Conn }); ok {
+			raw = u.UnsafeConn()
+		}
+		var conn net.Conn = raw
+		if raw != hc {
+			// A read at least as big as fasthttp's buffer returns what it
+			// holds, or goes to the socket, which the past deadline stops.
+			raw.SetReadDeadline(time.Unix(1, 0))
+			buf := make([]byte, max(readBuffer, 4096)+1)
+			if n, _ := hc.Read(buf); n > 0 {
+				conn = &prefixConn{Conn: raw, prefix: bytes.Clone(buf[:n])}
+			}
+			raw.SetReadDeadline(time.Time{})
+		}
+		go serve(conn)
+	})
+}
+
+// prefixConn reads prefix before the socket.
+type prefixConn struct {
+	net.Conn
+	prefix []byte
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) {
+	if len(c.prefix) > 0 {
+		n := copy(p, c.prefix)
+		c.prefix = c.prefix[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *prefixConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return c.Conn.Close()
+}

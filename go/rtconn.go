@@ -1,0 +1,392 @@
+package main
+
+import (
+	"bytes"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// rtConn is one long-lived connection (WebSocket or SSE) after its
+// upgrade. Go owns the socket: one goroutine reads it, and writes go
+// through an outgoing queue that a flusher goroutine empties, started only
+// while there is something to write (an idle connection has no writer).
+// Ruby sees the connection through events, one at a time and in order.
+type rtConn struct {
+	id       uint64
+	kind     connKind
+	netConn  net.Conn
+	listener *listener
+
+	mu          sync.Mutex
+	out         [][]byte // queued frames, written in order
+	pending     int64    // bytes in out and in the write in progress
+	flushing    bool     // a flusher goroutine is running
+	closeAfter  bool     // close once out is written (close, close frame)
+	closed      bool     // the socket is closed; writes are refused
+	wantDrained bool     // Ruby wrote: tell it when the backlog empties
+	events      []event  // events waiting for the one with Ruby
+	inRuby      bool     // an event of this connection is with Ruby
+	current     uint32   // the type of that event
+	finished    bool     // the close event was queued: nothing follows
+	subs        map[uint64]*subscription
+	timeout     time.Duration // idle time before a keep-alive ping
+
+	lastRead  atomic.Int64 // unix nanoseconds of the last frame read
+	lastWrite atomic.Int64
+}
+
+type connKind uint8
+
+const (
+	connWebSocket connKind = iota + 1
+	connSSE
+)
+
+// event is a connection event on its way to Ruby.
+type event struct {
+	typ     uint32
+	flags   uint32
+	sub     uint64
+	channel []byte
+	data    []byte
+}
+
+// Event types and flags: the values of iodine.h's enums (abi_check.go).
+const (
+	evOpen      = 1
+	evMessage   = 2
+	evDrained   = 3
+	evShutdown  = 4
+	evClose     = 5
+	evReconnect = 6
+	evPubSub    = 7
+
+	evBinary = 1
+)
+
+// maxBacklog bounds a connection's outgoing queue: a client that stops
+// reading is closed past it instead of growing memory without limit.
+const maxBacklog = 16 << 20
+
+// writeStall closes a connection whose socket accepts nothing for this long.
+const writeStall = 30 * time.Second
+
+var (
+	connsMu   sync.RWMutex
+	conns     = map[uint64]*rtConn{}
+	liveConns sync.WaitGroup // until each connection's on_close ran
+)
+
+func newRTConn(id uint64, kind connKind, c net.Conn, l *listener) *rtConn {
+	rc := &rtConn{id: id, kind: kind, netConn: c, listener: l, timeout: l.cfg.ping}
+	now := time.Now().UnixNano()
+	rc.lastRead.Store(now)
+	rc.lastWrite.Store(now)
+	connsMu.Lock()
+	conns[id] = rc
+	connsMu.Unlock()
+	liveConns.Add(1)
+	l.realtime.Add(1)
+	return rc
+}
+
+func findConn(id uint64) *rtConn {
+	connsMu.RLock()
+	c := conns[id]
+	connsMu.RUnlock()
+	return c
+}
+
+// write queues a frame. It never blocks. It returns the backlog in bytes,
+// or -1 when the connection is closed or closing.
+func (c *rtConn) write(frame []byte, fromRuby bool) int64 {
+	c.mu.Lock()
+	if c.closed || c.closeAfter {
+		c.mu.Unlock()
+		return -1
+	}
+	c.out = append(c.out, frame)
+	c.pending += int64(len(frame))
+	backlog := c.pending
+	if fromRuby {
+		c.wantDrained = true
+	}
+	if backlog > maxBacklog {
+		c.mu.Unlock()
+		logf(levelWarn, "connection %d: closed, its client is %d bytes behind", c.id, backlog)
+		c.abort()
+		return -1
+	}
+	start := !c.flushing
+	c.flushing = true
+	c.mu.Unlock()
+	if start {
+		go c.flush()
+	}
+	return backlog
+}
+
+// closeGracefully writes last (a close frame, or nil) after what is queued,
+// then closes the socket.
+func (c *rtConn) closeGracefully(last []byte) {
+	c.mu.Lock()
+	if c.closed || c.closeAfter {
+		c.mu.Unlock()
+		return
+	}
+	if last != nil {
+		c.out = append(c.out, last)
+		c.pending += int64(len(last))
+	}
+	c.closeAfter = true
+	start := !c.flushing
+	c.flushing = true
+	c.mu.Unlock()
+	if start {
+		go c.flush()
+	}
+}
+
+// flush writes the queue with writev until it is empty, then exits.
+func (c *rtConn) flush() {
+	var bufs net.Buffers
+	for {
+		c.mu.Lock()
+		if len(c.out) == 0 || c.closed {
+			c.flushing = false
+			drained := c.wantDrained && !c.closed
+			c.wantDrained = false
+			closeNow := c.closeAfter && !c.closed
+			c.mu.Unlock()
+			if closeNow {
+				c.shutdownWrite()
+			} else if drained {
+				c.queueEvent(event{typ: evDrained})
+			}
+			return
+		}
+		bufs = append(bufs[:0], c.out...)
+		clear(c.out)
+		c.out = c.out[:0]
+		n := int64(0)
+		for _, b := range bufs {
+			n += int64(len(b))
+		}
+		c.mu.Unlock()
+		c.netConn.SetWriteDeadline(time.Now().Add(writeStall))
+		_, err := bufs.WriteTo(c.netConn)
+		clear(bufs[:cap(bufs)])
+		c.mu.Lock()
+		c.pending -= n
+		c.mu.Unlock()
+		c.lastWrite.Store(time.Now().UnixNano())
+		if err != nil {
+			logf(levelDebug, "connection %d: write: %v", c.id, err)
+			c.abort()
+		}
+	}
+}
+
+// lingerClose is how long a closing connection waits for its client's
+// close frame (or EOF) after ours.
+const lingerClose = 2 * time.Second
+
+// shutdownWrite ends the sending side after the last queued byte (so the
+// client reads everything, then EOF) and lets the reader finish the
+// connection when the client answers or lingerClose passes.
+func (c *rtConn) shutdownWrite() {
+	if cw, ok := c.netConn.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		c.netConn.SetReadDeadline(time.Now().Add(lingerClose))
+		return
+	}
+	c.abort()
+}
+
+// awaitCloseFrame gives a close in progress (our answer to the client's
+// close frame, say) up to lingerClose to be written before the socket goes.
+func (c *rtConn) awaitCloseFrame() {
+	deadline := time.Now().Add(lingerClose)
+	for time.Now().Before(deadline) {
+		c.mu.Lock()
+		writing := c.closeAfter && c.flushing && !c.closed
+		c.mu.Unlock()
+		if !writing {
+			return
+		}
+		time.Sleep(2 * time.Millisecond) // rare and short: no condition variable for it
+	}
+}
+
+// abort closes the socket at once; the reader then sees the error and
+// finishes the connection.
+func (c *rtConn) abort() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	c.out = nil
+	c.pending = 0
+	c.mu.Unlock()
+	c.netConn.Close()
+}
+
+// backlog is the number of bytes not yet written, or -1 once closed.
+func (c *rtConn) backlog() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.finished {
+		return -1
+	}
+	return c.pending
+}
+
+// queueEvent sends an event to Ruby, or keeps it until Ruby is done with
+// the connection's previous one: a connection's callbacks never overlap
+// and keep their order. Nothing follows the close event.
+func (c *rtConn) queueEvent(e event) {
+	c.mu.Lock()
+	if c.finished {
+		c.mu.Unlock()
+		return
+	}
+	if e.typ == evClose {
+		c.finished = true
+	}
+	if c.inRuby {
+		if e.typ == evMessage { // the reader reuses its buffer
+			e.data = bytes.Clone(e.data)
+		}
+		c.events = append(c.events, e)
+		c.mu.Unlock()
+		return
+	}
+	c.inRuby = true
+	c.current = e.typ
+	c.mu.Unlock()
+	pushEvent(taskConn, c.id, e)
+}
+
+// done is Ruby's word that it handled the connection's last event.
+func (c *rtConn) done() {
+	c.mu.Lock()
+	switch c.current {
+	case evShutdown:
+		defer c.closeForShutdown() // after on_shutdown's own writes
+	case evClose:
+		c.inRuby = false
+		c.mu.Unlock()
+		connsMu.Lock()
+		delete(conns, c.id)
+		connsMu.Unlock()
+		liveConns.Done()
+		return
+	}
+	if len(c.events) == 0 {
+		c.inRuby = false
+		c.current = 0
+		c.mu.Unlock()
+		return
+	}
+	e := c.events[0]
+	c.events[0] = event{}
+	c.events = c.events[1:]
+	if len(c.events) == 0 {
+		c.events = nil
+	}
+	c.current = e.typ
+	c.mu.Unlock()
+	pushEvent(taskConn, c.id, e)
+}
+
+// finish runs once the reader ends: the socket closes, subscriptions go
+// and Ruby gets on_close (after any events still queued).
+// The connection stays findable until Ruby handled on_close (done).
+func (c *rtConn) finish() {
+	c.awaitCloseFrame()
+	c.abort()
+	unsubscribeConn(c)
+	c.listener.realtime.Add(-1)
+	c.queueEvent(event{typ: evClose})
+}
+
+// idle reports whether nothing was read for d (the client may be gone)
+// and whether nothing was written for d (a keep-alive ping is due).
+func (c *rtConn) idle(now int64, d time.Duration) (readIdle, writeIdle bool) {
+	return now-c.lastRead.Load() >= int64(d), now-c.lastWrite.Load() >= int64(d)
+}
+
+// keepAlive pings every connection that wrote nothing for its interval,
+// and closes those that sent nothing (not even a pong) for three of them.
+// One goroutine per process scans all connections, instead of a timer each.
+func keepAlive(stop <-chan struct{}) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case t := <-tick.C:
+			now := t.UnixNano()
+			connsMu.RLock()
+			list := make([]*rtConn, 0, len(conns))
+			for _, c := range conns {
+				list = append(list, c)
+			}
+			connsMu.RUnlock()
+			for _, c := range list {
+				c.mu.Lock()
+				d := c.timeout
+				c.mu.Unlock()
+				if d <= 0 {
+					continue
+				}
+				if now-c.lastRead.Load() >= int64(3*d) && c.kind == connWebSocket {
+					logf(levelDebug, "connection %d: no answer for %v; closing", c.id, 3*d)
+					c.abort()
+					continue
+				}
+				if _, writeIdle := c.idle(now, d); writeIdle {
+					c.ping()
+				}
+			}
+		}
+	}
+}
+
+func (c *rtConn) ping() {
+	switch c.kind {
+	case connWebSocket:
+		c.write(wsPingFrame, false)
+	case connSSE:
+		c.write(ssePingComment, false)
+	}
+	c.lastWrite.Store(time.Now().UnixNano())
+}
+
+// shutdownConns tells every connection's handler that the server stops
+// (on_shutdown), then closes it politely (close 1001 for a WebSocket).
+func shutdownConns() {
+	connsMu.RLock()
+	list := make([]*rtConn, 0, len(conns))
+	for _, c := range conns {
+		list = append(list, c)
+	}
+	connsMu.RUnlock()
+	for _, c := range list {
+		c.queueEvent(event{typ: evShutdown})
+	}
+}
+
+// closeForShutdown ends a connection after Ruby ran its on_shutdown.
+func (c *rtConn) closeForShutdown() {
+	switch c.kind {
+	case connWebSocket:
+		c.closeGracefully(wsCloseFrame(1001, "server shutting down"))
+	default:
+		c.closeGracefully(nil)
+	}
+}

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"bytes"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Server-Sent Events: after Ruby accepts the request, Go answers with an
+// unterminated text/event-stream response and keeps the socket; Ruby's
+// writes become `data:` events, pub/sub messages too, and a comment goes
+// out when nothing else did for the ping interval, so proxies keep the
+// stream open.
+
+// isSSERequest: a GET that accepts text/event-stream.
+func isSSERequest(ctx *fasthttp.RequestCtx) bool {
+	return ctx.IsGet() && bytes.Contains(ctx.Request.Header.Peek("Accept"), []byte("text/event-stream"))
+}
+
+var ssePingComment = []byte(": ping\n\n")
+
+// upgradeSSE starts the stream and serves the connection as id.
+func (l *listener) upgradeSSE(ctx *fasthttp.RequestCtx, id uint64, extra http.Header) {
+	lastID := bytes.Clone(ctx.Request.Header.Peek("Last-Event-ID"))
+	head := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n" +
+		"Connection: keep-alive\r\nX-Accel-Buffering: no\r\n")
+	for name, values := range extra {
+		if caseEqual([]byte(name), "content-type") || caseEqual([]byte(name), "content-length") ||
+			caseEqual([]byte(name), "transfer-encoding") || caseEqual([]byte(name), "connection") {
+			continue
+		}
+		for _, v := range values {
+			head = append(append(append(append(head, name...), ": "...), v...), "\r\n"...)
+		}
+	}
+	head = append(head, "\r\n"...)
+	hijackRaw(ctx, l.cfg.maxHeader, func(c net.Conn) {
+		rc := newRTConn(id, connSSE, c, l)
+		rc.write(head, false)
+		rc.queueEvent(event{typ: evOpen})
+		if len(lastID) > 0 {
+			rc.queueEvent(event{typ: evReconnect, data: lastID})
+		}
+		rc.readSSE()
+	})
+}
+
+// readSSE waits for the client to go: it sends nothing after the request.
+func (c *rtConn) readSSE() {
+	defer c.finish()
+	var buf [64]byte
+	for {
+		if _, err := c.netConn.Read(buf[:]); err != nil {
+			return
+		}
+		c.lastRead.Store(time.Now().UnixNano())
+	}
+}
+
+// sseEvent formats one event; every line of data gets its own `data:`.
+func sseEvent(id, name, data []byte) []byte {
+	b := make([]byte, 0, len(data)+len(id)+len(name)+24)
+	if len(id) > 0 {
+		b = append(append(append(b, "id: "...), oneLine(id)...), '\n')
+	}
+	if len(name) > 0 {
+		b = append(append(append(b, "event: "...), oneLine(name)...), '\n')
+	}
+	for {
+		i := bytes.IndexByte(data, '\n')
+		line := data
+		if i >= 0 {
+			line = data[:i]
+		}
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		b = append(append(append(b, "data: "...), line...), '\n')
+		if i < 0 {
+			break
+		}
+		data = data[i+1:]
+	}
+	return append(b, '\n')
+}
+
+// oneLine cuts a field at its first line break (an id or event name
+// cannot hold one).
+func oneLine(b []byte) []byte {
+	if i := bytes.IndexAny(b, "\r\n"); i >= 0 {
+		return b[:i]
+	}
+	return b
+}

@@ -1,0 +1,175 @@
+module Iodine
+  # A WebSocket or SSE connection (and, for NeoRack apps, the HTTP event:
+  # see neorack.rb). Go owns the socket; this object holds the handler, the
+  # env and the app's per-connection storage. Writes never block: Go queues
+  # them, `pending` tells the backlog and `on_drained` fires when it empties.
+  #
+  # The handler's callbacks run on the server's Ruby threads, one at a time
+  # per connection and in order: on_open first, on_close last.
+  class Connection
+    # Open connections by id, until their on_close ran.
+    @open = {}
+
+    class << self
+      # Iodine::Connection.new(url, handler:) is the 0.8 client.
+      def new(url = nil, **options)
+        raise Iodine::Error, "WebSocket/SSE/TCP clients (Iodine::Connection.new #{url.inspect}) are not supported yet"
+      end
+
+      # Called by the C glue when an app accepted an upgrade.
+      def accept(id, handler, env, protocol)
+        conn = allocate
+        conn.send(:setup, id, handler, env, protocol)
+        @open[id] = conn
+      end
+
+      def find(id)
+        @open[id]
+      end
+
+      def forget(id)
+        @open.delete(id)
+      end
+
+      # How many are open in this process.
+      def count
+        @open.size
+      end
+    end
+
+    attr_reader :env, :handler, :protocol
+
+    # Swaps the handler; the next event goes to the new one. As the seed's
+    # chat example expects, the new handler's on_open is left to the caller.
+    def handler=(handler)
+      raise ArgumentError, "a handler is required" if handler.nil?
+      @handler = handler
+    end
+
+    def websocket?
+      @protocol == :websocket
+    end
+
+    def sse?
+      @protocol == :sse
+    end
+
+    # Queues data: a UTF-8 string as a text frame, a binary one as a binary
+    # frame (an SSE client gets `data:` lines). False once closed.
+    def write(data)
+      return http_write(data) if @protocol == :http
+      Base.conn_write(@id, data.to_s, @notify_drained) >= 0
+    end
+
+    # An SSE event with an id and an event name (either may be nil).
+    def write_sse(id = nil, event = nil, data = nil)
+      id, event, data = id.values_at(:id, :event, :data) if id.is_a?(Hash)
+      Base.conn_write_sse(@id, id.to_s, event.to_s, data.to_s, @notify_drained) >= 0
+    end
+
+    # Closes after what is queued was sent (a WebSocket close 1000).
+    def close
+      Base.conn_close(@id)
+      nil
+    end
+
+    def open?
+      Base.conn_pending(@id) >= 0
+    end
+
+    # Bytes waiting to be sent, or -1 once closed.
+    def pending
+      Base.conn_pending(@id)
+    end
+
+    # Seconds without traffic before a keep-alive ping (the -ping setting).
+    def timeout
+      Base.conn_timeout(@id)
+    end
+
+    def timeout=(seconds)
+      Base.conn_set_timeout(@id, Integer(seconds))
+    end
+
+    def peer_addr
+      @env && @env["REMOTE_ADDR"]
+    end
+
+    # Per-connection storage for the app (an HTTP event's request headers).
+    def [](key)
+      return headers[key.to_s.downcase] if @protocol == :http
+      @store && @store[key]
+    end
+
+    def []=(key, value)
+      (@store ||= {})[key] = value
+    end
+
+    # Without a block, messages go straight to the client from Go; with one,
+    # the block runs (with the channel and message, or a message object).
+    def subscribe(channel, match: nil, &block)
+      PubSub.subscribe_connection(self, channel, match, block)
+    end
+
+    def unsubscribe(channel, match: nil)
+      PubSub.unsubscribe_connection(self, channel, match)
+    end
+
+    def publish(channel, message, engine = nil)
+      Iodine.publish(channel, message, engine)
+    end
+
+    def inspect
+      "#<Iodine::Connection #{@protocol} #{@id}#{open? ? '' : ' closed'}>"
+    end
+
+    # The id Go knows this connection by (PubSub uses it).
+    attr_reader :id
+
+    # Subscription blocks by subscription id (PubSub keeps them here).
+    def subscription_blocks
+      @subscription_blocks ||= {}
+    end
+
+    EVENTS = { 1 => :on_open, 3 => :on_drained, 4 => :on_shutdown, 5 => :on_close }.freeze
+    private_constant :EVENTS
+
+    # Runs one event's callback (the C glue calls Base.on_event).
+    def dispatch(type, data, sub, channel)
+      case type
+      when 2 then @handler.on_message(self, data) if @handler.respond_to?(:on_message)
+      when 7 then PubSub.run_block(subscription_blocks[sub], channel, data)
+      when 6
+        @handler.on_eventsource_reconnect(self, data) if @handler.respond_to?(:on_eventsource_reconnect)
+      else
+        name = EVENTS[type]
+        Connection.forget(@id) if type == 5
+        @handler.public_send(name, self) if name && @handler.respond_to?(name)
+      end
+    end
+
+    private
+
+    def setup(id, handler, env, protocol)
+      @id = id
+      @handler = handler
+      @env = env
+      @protocol = protocol
+      @notify_drained = handler.respond_to?(:on_drained)
+    end
+  end
+
+  # The C glue's entry points for connection events.
+  def Base.on_upgrade(id, handler, env, protocol)
+    Connection.accept(id, handler, env, protocol)
+  end
+
+  def Base.on_event(id, type, data, sub, channel)
+    conn = Connection.find(id)
+    conn&.dispatch(type, data, sub, channel)
+  rescue StandardError => e
+    Iodine.log_error(e, suffix: " (in a #{conn&.protocol} connection's callback)", frames: 20)
+  ensure
+    Connection.forget(id) if type == 5
+  end
+end
