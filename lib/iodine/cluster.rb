@@ -35,12 +35,16 @@ module Iodine
       @ready_r, @ready_w = IO.pipe
       previous = trap_signals
       log_start
+      @hub = PubSubHub.new(self)
+      PubSub.hub_path = @hub.path # workers link to it after the fork
+      @hub.spawn
       spawn_generation
       Iodine.run_hooks(:enter_master)
       Timers.start
       supervise
       0
     ensure
+      @hub&.stop
       SignalGuard.restore(previous) if previous
       Timers.stop
       Iodine.listeners.each(&:close_socket)
@@ -155,6 +159,7 @@ module Iodine
       loop do
         pid, status = Process.wait2(-1, Process::WNOHANG)
         break unless pid
+        next hub_exited(status) if pid == @hub&.pid
         handle = @workers.delete(pid)
         next unless handle
         release_slot(handle.slot)
@@ -190,6 +195,14 @@ module Iodine
       return if now < @respawn_at
       missing = @count - @workers.values.count { |h| h.generation == @generation }
       missing.times { spawn_worker }
+    end
+
+    # The pub/sub hub died: replace it; the workers reconnect on their own.
+    def hub_exited(status)
+      return if @stopping
+      how = status.signaled? ? "killed by signal #{status.termsig}" : "exited with status #{status.exitstatus}"
+      log "ERROR: pub/sub hub #{@hub.pid} #{how}; replacing it"
+      @hub.spawn
     end
 
     # ---- hot restart --------------------------------------------------
