@@ -7,8 +7,8 @@ package main
 import "C"
 
 import (
-	"time"
 	"net/http"
+	"time"
 	"unsafe"
 )
 

@@ -9,12 +9,14 @@ import (
 )
 
 // hijackRaw takes a connection over from fasthttp once its response to
-// the upgrade request is out of the way, and runs serve on a fresh
-// goroutine with the bare socket. fasthttp keeps its request context and
-// read buffer (tens of KB) until its hijack handler returns, which a
-// long-lived connection must not pin; bytes fasthttp already read past the
-// request are handed on in front of the socket.
-func hijackRaw(ctx *fasthttp.RequestCtx, readBuffer int, serve func(net.Conn)) {
+// the upgrade request is out of the way and calls open with the bare
+// socket, in fasthttp's hijack goroutine; open does the handshake and
+// returns the function that serves the connection from then on, which runs
+// on a fresh goroutine (a small stack that handshake code never grew).
+// fasthttp keeps its request context and read buffer (tens of KB) until its
+// hijack handler returns, which a long-lived connection must not pin; bytes
+// fasthttp already read past the request are handed on before the socket.
+func hijackRaw(ctx *fasthttp.RequestCtx, readBuffer int, open func(net.Conn) func()) {
 	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(hc net.Conn) {
 		raw := hc
@@ -32,7 +34,9 @@ func hijackRaw(ctx *fasthttp.RequestCtx, readBuffer int, serve func(net.Conn)) {
 			}
 			raw.SetReadDeadline(time.Time{})
 		}
-		go serve(conn)
+		if serve := open(conn); serve != nil {
+			go serve()
+		}
 	})
 }
 

@@ -27,10 +27,10 @@ type listenConfig struct {
 	maxHeaders int
 	keepAlive  time.Duration
 	bodySpill  int64
-	fd         int    // an inherited listening socket (cluster worker), or -1
-	public     string // static files folder ("" for none)
-	maxAge     int    // static files' Cache-Control max-age, seconds
-	log        bool   // access log
+	fd         int           // an inherited listening socket (cluster worker), or -1
+	public     string        // static files folder ("" for none)
+	maxAge     int           // static files' Cache-Control max-age, seconds
+	log        bool          // access log
 	maxMsg     int           // WebSocket message limit, bytes
 	ping       time.Duration // WebSocket/SSE keep-alive ping interval
 }

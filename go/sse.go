@@ -37,14 +37,14 @@ func (l *listener) upgradeSSE(ctx *fasthttp.RequestCtx, id uint64, extra http.He
 		}
 	}
 	head = append(head, "\r\n"...)
-	hijackRaw(ctx, l.cfg.maxHeader, func(c net.Conn) {
+	hijackRaw(ctx, l.cfg.maxHeader, func(c net.Conn) func() {
 		rc := newRTConn(id, connSSE, c, l)
 		rc.write(head, false)
 		rc.queueEvent(event{typ: evOpen})
 		if len(lastID) > 0 {
 			rc.queueEvent(event{typ: evReconnect, data: lastID})
 		}
-		rc.readSSE()
+		return rc.readSSE
 	})
 }
 

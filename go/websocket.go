@@ -24,7 +24,7 @@ import (
 
 // wsReadBuffer is the reader's buffer: small, as most of an idle
 // connection's memory is buffers. Bigger messages just take more reads.
-const wsReadBuffer = 1024
+const wsReadBuffer = 512
 
 var wsUpgrader = websocket.Upgrader{
 	ReadBufferSize:    wsReadBuffer,
@@ -74,17 +74,18 @@ func (l *listener) upgradeWebSocket(ctx *fasthttp.RequestCtx, id uint64, extra h
 			req.Header.Set(name, string(v))
 		}
 	}
-	hijackRaw(ctx, l.cfg.maxHeader, func(c net.Conn) {
+	hijackRaw(ctx, l.cfg.maxHeader, func(c net.Conn) func() {
 		w := &handshakeWriter{conn: c, header: http.Header{}}
 		ws, err := wsUpgrader.Upgrade(w, req, extra)
 		rc := newRTConn(id, connWebSocket, c, l)
 		if err != nil {
 			logf(levelWarn, "WebSocket handshake failed: %v", err)
 			rc.finish()
-			return
+			return nil
 		}
+		rc.setupWebSocket(ws)
 		rc.queueEvent(event{typ: evOpen})
-		rc.readWebSocket(ws)
+		return func() { rc.readWebSocket(ws) }
 	})
 }
 
@@ -105,10 +106,9 @@ func (w *handshakeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 var wsMessageBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// readWebSocket reads messages until the connection ends, handing each to
-// Ruby as an on_message event.
-func (c *rtConn) readWebSocket(ws *websocket.Conn) {
-	defer c.finish()
+// setupWebSocket routes the library's control-frame answers through the
+// write queue and sets the message limit.
+func (c *rtConn) setupWebSocket(ws *websocket.Conn) {
 	ws.SetReadLimit(int64(c.listener.cfg.maxMsg))
 	ws.SetPingHandler(func(data string) error {
 		c.lastRead.Store(time.Now().UnixNano())
@@ -127,6 +127,12 @@ func (c *rtConn) readWebSocket(ws *websocket.Conn) {
 		}
 		return nil
 	})
+}
+
+// readWebSocket reads messages until the connection ends, handing each to
+// Ruby as an on_message event.
+func (c *rtConn) readWebSocket(ws *websocket.Conn) {
+	defer c.finish()
 	for {
 		typ, r, err := ws.NextReader()
 		if err != nil {
