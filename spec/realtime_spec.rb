@@ -138,6 +138,25 @@ RSpec.describe "WebSockets, SSE and pub/sub" do
       sse&.close
     end
 
+    it "echoes for an independent client (Debian's websocket-driver)" do
+      require "websocket/driver"
+      tcp = Socket.tcp("127.0.0.1", @port, connect_timeout: 5)
+      # The driver wants an object with #url and #write; what is read is fed to #parse.
+      io = Struct.new(:url, :tcp) { def write(data) = tcp.write(data) }.new("ws://127.0.0.1:#{@port}/echo", tcp)
+      driver = WebSocket::Driver.client(io)
+      got = []
+      driver.on(:message) { |event| got << event.data }
+      driver.on(:open) { driver.text("from driver") }
+      driver.start
+      deadline = IodineSpec.now + 5
+      while got.size < 2 && (left = deadline - IodineSpec.now).positive?
+        driver.parse(tcp.readpartial(65_536)) if IO.select([tcp], nil, nil, left)
+      end
+      expect(got).to eq(["open:websocket", "UTF-8:from driver"])
+    ensure
+      tcp&.close
+    end
+
     it "still serves plain HTTP with rack.upgrade? unset" do
       res = get(@port, "/")
       expect(res.code).to eq("200")
