@@ -219,6 +219,27 @@ func (c *rtConn) awaitCloseFrame() {
 	}
 }
 
+// lingerClose ends the sending side and reads what the client still sends
+// (the rest of an oversized message, its close reply) until EOF or
+// lingerClose: closing with unread bytes would reset the connection and
+// the client could lose the close frame it was sent.
+func (c *rtConn) lingerClose() {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	cw, ok := c.netConn.(interface{ CloseWrite() error })
+	if closed || !ok || cw.CloseWrite() != nil {
+		return
+	}
+	c.netConn.SetReadDeadline(time.Now().Add(lingerClose))
+	var buf [512]byte
+	for {
+		if _, err := c.netConn.Read(buf[:]); err != nil {
+			return
+		}
+	}
+}
+
 // abort closes the socket at once; the reader then sees the error and
 // finishes the connection.
 func (c *rtConn) abort() {
@@ -307,6 +328,7 @@ func (c *rtConn) done() {
 // The connection stays findable until Ruby handled on_close (done).
 func (c *rtConn) finish() {
 	c.awaitCloseFrame()
+	c.lingerClose()
 	c.abort()
 	unsubscribeConn(c)
 	c.listener.realtime.Add(-1)
