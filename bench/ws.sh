@@ -25,6 +25,8 @@
 #   SIZE=32           message bytes
 #   ECHO_CONNS=50
 #   BC_CLIENTS=1000 BC_PUBLISHERS=10 BC_WINDOW=4
+#   BC_RATE=0         messages/s over all publishers; 0 = as fast as the window allows
+#                     (deliveries/s grows with BC_PUBLISHERS * BC_WINDOW: compare at equal settings)
 #   IDLE_CONNS=10000 IDLE_HOLD=2s IDLE_APP=bench/ws_broadcast.ru   (idle connections subscribe)
 # Every server listens on 127.0.0.1 on a port from binding port 0, runs with
 # RACK_ENV=production, and is started and stopped by its pid; every step is
@@ -45,6 +47,7 @@ ECHO_CONNS="${ECHO_CONNS:-50}"
 BC_CLIENTS="${BC_CLIENTS:-1000}"
 BC_PUBLISHERS="${BC_PUBLISHERS:-10}"
 BC_WINDOW="${BC_WINDOW:-4}"
+BC_RATE="${BC_RATE:-0}"
 IDLE_CONNS="${IDLE_CONNS:-10000}"
 IDLE_HOLD="${IDLE_HOLD:-2s}"
 IDLE_APP="${IDLE_APP:-$ROOT/bench/ws_broadcast.ru}"
@@ -151,7 +154,7 @@ run_case() {
         -duration "$DURATION" -warmup "$WARMUP" -size "$SIZE" >"$WORK/out" 2>&1 ;;
     *-broadcast)
       timeout "$limit" "$WORK/wsbench" broadcast -url "$URL" -clients "$BC_CLIENTS" \
-        -publishers "$BC_PUBLISHERS" -window "$BC_WINDOW" -duration "$DURATION" \
+        -publishers "$BC_PUBLISHERS" -window "$BC_WINDOW" -rate "$BC_RATE" -duration "$DURATION" \
         -warmup "$WARMUP" -size "$SIZE" >"$WORK/out" 2>&1 ;;
     *-idle)
       timeout 300 "$WORK/wsbench" idle -url "$URL" -conns "$IDLE_CONNS" -pid "$SERVER_PID" \
@@ -164,15 +167,18 @@ field() {
   awk -v k="$1" '/^RESULT / { for (i = 2; i <= NF; i++) { split($i, a, "="); if (a[1] == k) print a[2] } }' "$WORK/out"
 }
 
+num() { local v; v="$(field "$1")"; echo "${v:-0}"; }
+
 echo "building wsbench (bench/ws) ..."
 (cd "$ROOT/bench/ws" && timeout 300 "$GO" build -o "$WORK/wsbench" .)
 
 declare -A RESULTS CHECKS
 echo "$(nproc) CPU(s); iodine -t $THREADS -w 0; ${DURATION} measured after ${WARMUP} warm-up; $ROUNDS round(s)"
-echo "echo: $ECHO_CONNS conns; broadcast: $BC_CLIENTS clients, $BC_PUBLISHERS publishers x window $BC_WINDOW; idle: $IDLE_CONNS conns held $IDLE_HOLD; $SIZE-byte messages"
+echo "echo: $ECHO_CONNS conns; broadcast: $BC_CLIENTS clients, $BC_PUBLISHERS publishers x window $BC_WINDOW, rate $BC_RATE; idle: $IDLE_CONNS conns held $IDLE_HOLD; $SIZE-byte messages"
 for round in $(seq 1 "$ROUNDS"); do
   for name in $CASES; do
     port="$(free_port)"
+    : >"$WORK/check.out"
     if ! start_server "$name" "$port"; then continue; fi
     if ! wait_port "$port" || ! timeout 15 "$WORK/wsbench" check -url "$URL" >"$WORK/check.out" 2>&1; then
       echo "bench: $name did not start or did not answer a WebSocket message:" >&2
@@ -199,8 +205,9 @@ for round in $(seq 1 "$ROUNDS"); do
       *-broadcast)
         v="$(field dps)"
         # lost / out-of-order / duplicates add up over the rounds
-        read -r l o d <<<"${CHECKS[$name]:-0 0 0}"
-        CHECKS[$name]="$((l + $(field lost))) $((o + $(field ooo))) $((d + $(field dup)))" ;;
+        read -r l o d _ <<<"${CHECKS[$name]:-0 0 0}"
+        l=$((l + $(num lost))) o=$((o + $(num ooo))) d=$((d + $(num dup)))
+        CHECKS[$name]="$l $o $d latency p50 $(field p50_us)us p99 $(field p99_us)us" ;;
       *-idle)
         v="$(field kb_per_conn)"
         CHECKS[$name]="pong $(field alive)/$(field sampled), RSS $(field rss_before_kb) -> $(field rss_after_kb) KB" ;;
@@ -228,8 +235,8 @@ for name in $CASES; do
     *-echo) unit="rt/s"; BEST[$name]="$(echo "$runs" | best)"; checks="${CHECKS[$name]:-} (last run)" ;;
     *-broadcast)
       unit="deliv/s"; BEST[$name]="$(echo "$runs" | best)"
-      read -r l o d <<<"${CHECKS[$name]:-- - -}"
-      checks="lost $l, out-of-order $o, dup $d (all runs)" ;;
+      read -r l o d lat <<<"${CHECKS[$name]:-- - -}"
+      checks="lost $l, out-of-order $o, dup $d (all runs); ${lat:-} (last run)" ;;
     *-idle) unit="KB/conn"; BEST[$name]="$(echo "$runs" | lowest)"; checks="${CHECKS[$name]:-} (last run)" ;;
   esac
   printf "%-17s | %-9s | %-30s | %10s | %10s | %s\n" "$name" "$unit" "${runs# }" "${MEDIAN[$name]}" "${BEST[$name]}" "$checks"
@@ -246,7 +253,7 @@ if has iodine-broadcast && has hub-broadcast; then
     "$(ratio "${MEDIAN[iodine-broadcast]}" "${MEDIAN[hub-broadcast]}")" "$(ratio "${BEST[iodine-broadcast]}" "${BEST[hub-broadcast]}")"
 fi
 if has iodine-broadcast; then
-  read -r l o d <<<"${CHECKS[iodine-broadcast]}"
+  read -r l o d _ <<<"${CHECKS[iodine-broadcast]}"
   printf "iodine broadcast                 : %s deliveries/s (median), lost %s, out-of-order %s, dup %s   target >= 600000, none lost or reordered\n" \
     "${MEDIAN[iodine-broadcast]}" "$l" "$o" "$d"
 fi
