@@ -62,6 +62,7 @@ type letterQueue struct {
 	out    [][]byte
 	bytes  int
 	closed bool
+	woken  bool // the link broke: writeTo returns so its owner reconnects
 }
 
 // letterBacklog: a peer this far behind is dropped (the hub) or its
@@ -91,8 +92,13 @@ func (q *letterQueue) writeTo(c net.Conn) error {
 	var bufs net.Buffers
 	for {
 		q.mu.Lock()
-		for len(q.out) == 0 && !q.closed {
+		for len(q.out) == 0 && !q.closed && !q.woken {
 			q.cond.Wait()
+		}
+		if q.woken { // queued letters stay for the next connection
+			q.woken = false
+			q.mu.Unlock()
+			return net.ErrClosed
 		}
 		if q.closed {
 			q.mu.Unlock()
@@ -111,6 +117,13 @@ func (q *letterQueue) writeTo(c net.Conn) error {
 			return err
 		}
 	}
+}
+
+func (q *letterQueue) wake() {
+	q.mu.Lock()
+	q.woken = true
+	q.cond.Broadcast()
+	q.mu.Unlock()
 }
 
 func (q *letterQueue) close() {
@@ -208,15 +221,13 @@ func hubConnect(path string) {
 					_, channel, msg, binaryData, err := readLetter(r)
 					if err != nil {
 						c.Close()
+						q.wake() // the writer may be idle: let it see the break now
 						return
 					}
 					publishLocal(channel, msg, binaryData)
 				}
 			}()
-			if err := q.writeTo(c); errors.Is(err, net.ErrClosed) && q.closed {
-				c.Close()
-				return
-			}
+			q.writeTo(c)
 			c.Close()
 			logf(levelWarn, "pub/sub: the link to the cluster hub broke; reconnecting")
 		}

@@ -69,16 +69,20 @@ func sseEvent(id, name, data []byte) []byte {
 	if len(name) > 0 {
 		b = append(append(append(b, "event: "...), oneLine(name)...), '\n')
 	}
+	// CRLF, LF and a lone CR all end a line for the client: each line
+	// gets its own `data:`, so data can never start a field of its own.
 	for {
-		i := bytes.IndexByte(data, '\n')
+		i := bytes.IndexAny(data, "\r\n")
 		line := data
 		if i >= 0 {
 			line = data[:i]
 		}
-		line = bytes.TrimSuffix(line, []byte("\r"))
 		b = append(append(append(b, "data: "...), line...), '\n')
 		if i < 0 {
 			break
+		}
+		if data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n' {
+			i++
 		}
 		data = data[i+1:]
 	}

@@ -142,11 +142,20 @@ func (c *rtConn) readWebSocket(ws *websocket.Conn) {
 		c.lastRead.Store(time.Now().UnixNano())
 		buf := wsMessageBufs.Get().(*bytes.Buffer)
 		buf.Reset()
-		_, err = buf.ReadFrom(r)
+		// The library's limit counts bytes on the wire; this one counts a
+		// deflated message's inflated size too.
+		limit := int64(c.listener.cfg.maxMsg)
+		n, err := buf.ReadFrom(io.LimitReader(r, limit+1))
 		if err != nil {
 			wsMessageBufs.Put(buf)
 			c.readEnded(err)
 			return
+		}
+		if n > limit {
+			wsMessageBufs.Put(buf)
+			logf(levelInfo, "connection %d: message over %d bytes; closed (1009)", c.id, limit)
+			c.closeGracefully(wsCloseFrame(websocket.CloseMessageTooBig, ""))
+			continue // the client answers the close, then the read fails
 		}
 		e := event{typ: evMessage, data: buf.Bytes()}
 		if typ == websocket.BinaryMessage {

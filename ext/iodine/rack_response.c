@@ -191,12 +191,13 @@ static VALUE send_response(VALUE arg) {
   if (iodine_current->hijacked)
     return Qnil; /* the socket is Ruby's now */
   r->status = NUM2INT(rb_Integer(RARRAY_AREF(res, 0)));
-  if (r->status < 100 || r->status > 999)
-    rb_raise(rb_eArgError, "invalid HTTP status %d", r->status);
   pack_headers(RARRAY_AREF(res, 1));
+  /* iodine's examples accept an upgrade with status 0: any status < 300. */
   if ((r->task->flags & (IODINE_REQ_WEBSOCKET | IODINE_REQ_SSE)) &&
       r->status < 300 && upgrade(r))
     return Qnil;
+  if (r->status < 100 || r->status > 999)
+    rb_raise(rb_eArgError, "invalid HTTP status %d", r->status);
   VALUE body = r->body;
   if (RB_TYPE_P(body, T_ARRAY)) {
     respond_array(r, body);

@@ -95,7 +95,7 @@ module Iodine
     # Request headers with lower-case names.
     def headers
       @headers ||= @env.each_with_object({}) do |(k, v), h|
-        if k.start_with?("HTTP_")
+        if k.start_with?("HTTP_") && k != "HTTP_VERSION" # HTTP_VERSION is the server's, not a header
           h[k[5..].downcase.tr("_", "-")] = v
         elsif k == "CONTENT_TYPE" || k == "CONTENT_LENGTH"
           h[k.downcase.tr("_", "-")] = v
