@@ -177,9 +177,17 @@ RSpec.describe "WebSockets, SSE and pub/sub" do
 
   it "delivers across a -w 2 cluster to subscribers on both workers once, in order", timeout: 90 do
     with_server("realtime.ru", threads: 2, flags: ["-w", "2"], ready_timeout: 20) do |server|
-      clients = Array.new(10) { WS.open(server.port, "/echo") }
-      clients.each { |c| c.read_message(timeout: 3) }
-      pids = clients.map { |c| c.send_text("pid") && c.read_message(timeout: 3).last }
+      # Sequential connections may all land on one worker: open more until
+      # both workers hold some.
+      clients = []
+      pids = []
+      until pids.uniq.size == 2 || clients.size >= 60
+        c = WS.open(server.port, "/echo")
+        c.read_message(timeout: 3)
+        c.send_text("pid")
+        pids << c.read_message(timeout: 3).last
+        clients << c
+      end
       expect(pids.uniq.size).to eq(2)
       clients.each { |c| c.send_text("glob seq") }
       sleep 0.3

@@ -632,7 +632,8 @@ RSpec.describe "WebSocket" do
         expect(big.last.bytesize).to eq(4_000_000)
         kind, text = ws.read_message(timeout: 3)
         expect(kind).to eq(:text)
-        expect(Integer(text[/\Apending:(-?\d+)\z/, 1] || raise("got #{text.inspect}"))).to be > 0
+        # >= 0: open; on a fast loopback the 4 MB may already be sent by now
+        expect(Integer(text[/\Apending:(-?\d+)\z/, 1] || raise("got #{text.inspect}"))).to be >= 0
         expect(ws.read_message(timeout: 3)).to eq([:text, "drained"])
         expect(stats(id)["log"]).to include("drained")
       end
