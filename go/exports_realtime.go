@@ -73,11 +73,7 @@ func iodine_conn_write_sse(id C.uint64_t, eventID *C.char, idLen C.size_t, name 
 func iodine_conn_close(id C.uint64_t) {
 	defer recovered("iodine_conn_close")
 	if c := findConn(uint64(id)); c != nil {
-		if c.kind == connWebSocket {
-			c.closeGracefully(wsCloseFrame(1000, ""))
-		} else {
-			c.closeGracefully(nil)
-		}
+		c.closeWith(1000, "")
 	}
 }
 

@@ -95,12 +95,8 @@ func (q *letterQueue) writeTo(c net.Conn) error {
 		for len(q.out) == 0 && !q.closed && !q.woken {
 			q.cond.Wait()
 		}
-		if q.woken { // queued letters stay for the next connection
+		if q.closed || q.woken { // woken: queued letters stay for the next link
 			q.woken = false
-			q.mu.Unlock()
-			return net.ErrClosed
-		}
-		if q.closed {
 			q.mu.Unlock()
 			return net.ErrClosed
 		}

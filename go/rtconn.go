@@ -88,7 +88,6 @@ func newRTConn(id uint64, kind connKind, c net.Conn, l *listener) *rtConn {
 	conns[id] = rc
 	connsMu.Unlock()
 	liveConns.Add(1)
-	l.realtime.Add(1)
 	return rc
 }
 
@@ -296,7 +295,7 @@ func (c *rtConn) done() {
 	c.mu.Lock()
 	switch c.current {
 	case evShutdown:
-		defer c.closeForShutdown() // after on_shutdown's own writes
+		defer c.closeWith(1001, "server shutting down") // after on_shutdown's own writes
 	case evClose:
 		c.inRuby = false
 		c.mu.Unlock()
@@ -331,14 +330,7 @@ func (c *rtConn) finish() {
 	c.lingerClose()
 	c.abort()
 	unsubscribeConn(c)
-	c.listener.realtime.Add(-1)
 	c.queueEvent(event{typ: evClose})
-}
-
-// idle reports whether nothing was read for d (the client may be gone)
-// and whether nothing was written for d (a keep-alive ping is due).
-func (c *rtConn) idle(now int64, d time.Duration) (readIdle, writeIdle bool) {
-	return now-c.lastRead.Load() >= int64(d), now-c.lastWrite.Load() >= int64(d)
 }
 
 // keepAlive pings every connection that wrote nothing for its interval,
@@ -371,7 +363,7 @@ func keepAlive(stop <-chan struct{}) {
 					c.abort()
 					continue
 				}
-				if _, writeIdle := c.idle(now, d); writeIdle {
+				if now-c.lastWrite.Load() >= int64(d) { // nothing written: ping
 					c.ping()
 				}
 			}
@@ -403,12 +395,12 @@ func shutdownConns() {
 	}
 }
 
-// closeForShutdown ends a connection after Ruby ran its on_shutdown.
-func (c *rtConn) closeForShutdown() {
-	switch c.kind {
-	case connWebSocket:
-		c.closeGracefully(wsCloseFrame(1001, "server shutting down"))
-	default:
+// closeWith ends a connection after what is queued: a WebSocket with a
+// close frame (code, reason), an SSE stream by ending it.
+func (c *rtConn) closeWith(code int, reason string) {
+	if c.kind == connWebSocket {
+		c.closeGracefully(wsCloseFrame(code, reason))
+	} else {
 		c.closeGracefully(nil)
 	}
 }

@@ -48,7 +48,6 @@ type listener struct {
 	draining atomic.Bool  // stopping: every response closes its connection
 	hostName string       // SERVER_NAME when a request has no Host
 	port     int
-	realtime atomic.Int64 // open WebSocket/SSE connections
 }
 
 var (
