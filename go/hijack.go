@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -28,10 +29,14 @@ func hijackRaw(ctx *fasthttp.RequestCtx, readBuffer int, open func(net.Conn) fun
 			// A read at least as big as fasthttp's buffer returns what it
 			// holds, or goes to the socket, which the past deadline stops.
 			raw.SetReadDeadline(time.Unix(1, 0))
-			buf := make([]byte, max(readBuffer, 4096)+1)
-			if n, _ := hc.Read(buf); n > 0 {
-				conn = &prefixConn{Conn: raw, prefix: bytes.Clone(buf[:n])}
+			bp := drainBufs.Get().(*[]byte)
+			if need := max(readBuffer, 4096) + 1; len(*bp) < need {
+				*bp = make([]byte, need)
 			}
+			if n, _ := hc.Read(*bp); n > 0 {
+				conn = &prefixConn{Conn: raw, prefix: bytes.Clone((*bp)[:n])}
+			}
+			drainBufs.Put(bp)
 			raw.SetReadDeadline(time.Time{})
 		}
 		if serve := open(conn); serve != nil {
@@ -39,6 +44,10 @@ func hijackRaw(ctx *fasthttp.RequestCtx, readBuffer int, open func(net.Conn) fun
 		}
 	})
 }
+
+// drainBufs: the buffers that take fasthttp's read-ahead (one per upgrade
+// would be tens of KB of garbage per connection).
+var drainBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // prefixConn reads prefix before the socket.
 type prefixConn struct {
