@@ -30,11 +30,6 @@ module Iodine
       def forget(id)
         @open.delete(id)
       end
-
-      # How many are open in this process.
-      def count
-        @open.size
-      end
     end
 
     attr_reader :env, :handler, :protocol
@@ -138,12 +133,11 @@ module Iodine
     def dispatch(type, data, sub, channel)
       case type
       when 2 then @handler.on_message(self, data) if @handler.respond_to?(:on_message)
-      when 7 then PubSub.run_block(subscription_blocks[sub], channel, data)
+      when 7 then PubSub.run_block(subscription_blocks.dig(sub, 2), channel, data)
       when 6
         @handler.on_eventsource_reconnect(self, data) if @handler.respond_to?(:on_eventsource_reconnect)
       else
         name = EVENTS[type]
-        Connection.forget(@id) if type == 5
         @handler.public_send(name, self) if name && @handler.respond_to?(name)
       end
     end
@@ -170,6 +164,6 @@ module Iodine
   rescue StandardError => e
     Iodine.log_error(e, suffix: " (in a #{conn&.protocol} connection's callback)", frames: 20)
   ensure
-    Connection.forget(id) if type == 5
+    Connection.forget(id) if type == 5 # on_close is the last event, even if it raised
   end
 end

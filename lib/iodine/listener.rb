@@ -6,7 +6,8 @@ module Iodine
   # server starts.
   class Listener
     SERVICES = %i[http https].freeze
-    DEFAULTS = { max_body: 50, max_headers: 32, max_line: 8192, max_header_count: 128, timeout: 40 }.freeze
+    DEFAULTS = { max_body: 50, max_headers: 32, max_line: 8192, max_header_count: 128, timeout: 40,
+                 max_msg: 250, ping: 40 }.freeze
     # Bodies above this size go to a temp file instead of memory.
     BODY_SPILL = 256 << 10
 
@@ -17,7 +18,7 @@ module Iodine
     # serves (a cluster loads the app in each worker, after the fork).
     def initialize(url: nil, address: nil, port: nil, handler: nil, loader: nil, service: nil, public: nil,
                    log: false, max_body: nil, max_headers: nil, max_line: nil, max_header_count: nil,
-                   timeout: nil, **rest, &block)
+                   timeout: nil, max_msg: nil, ping: nil, **rest, &block)
       @handler = handler || block
       @loader = loader
       raise ArgumentError, "Iodine.listen needs a handler: (handler: app) or a block" unless @handler || @loader
@@ -36,6 +37,8 @@ module Iodine
         max_line: positive(:max_line, max_line || DEFAULTS[:max_line]),
         max_header_count: positive(:max_header_count, max_header_count || DEFAULTS[:max_header_count]),
         timeout: positive(:timeout, timeout || DEFAULTS[:timeout]),
+        max_msg: positive(:max_msg, max_msg || DEFAULTS[:max_msg]),
+        ping: positive(:ping, ping || DEFAULTS[:ping]),
       }.merge(rest)
     end
 
@@ -87,7 +90,7 @@ module Iodine
         max_line: o[:max_line].to_i, max_headers: o[:max_header_count].to_i,
         keep_alive: o[:timeout].to_i, body_spill: BODY_SPILL, fd: @socket ? @socket.fileno : -1,
         public: o[:public] && File.expand_path(o[:public].to_s), max_age: (o[:max_age] || 3600).to_i,
-        log: !!o[:log], max_msg: ((o[:max_msg] || 250) * 1024).to_i, ping: (o[:ping] || 40).to_i }
+        log: !!o[:log], max_msg: (o[:max_msg] * 1024).to_i, ping: o[:ping].to_i }
     end
 
     private

@@ -140,10 +140,9 @@ module Iodine
 
       # Runs a subscription block with (channel, message), or with a
       # Message when it takes one argument.
-      def run_block(entry, channel, message)
-        block = entry.is_a?(Array) ? entry[2] : entry
+      def run_block(block, channel, message)
         return unless block
-        if block.arity == 1 || (block.lambda? && block.arity == 1)
+        if block.arity == 1
           block.call(Message.new(channel, message, nil, Time.now))
         else
           block.call(channel, message)
