@@ -14,7 +14,8 @@ mkdir -p "$WORK/www"
 head -c 102400 /dev/urandom > "$WORK/www/file.bin"
 printf 'run Rack::Files.new(%s)\n' "\"$WORK/www\"" > "$WORK/files.ru"
 
-free_port() { ruby -rsocket -e 's = TCPServer.new("127.0.0.1", 0); puts s.addr[1]; s.close'; }
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh" # free_port
 
 wait_ready() { # port
   for _ in $(seq 1 100); do

@@ -70,6 +70,8 @@ fi
 
 WORK="$(mktemp -d -t iodine-ws-bench.XXXXXX)"
 SERVER_PID=""
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 cleanup() {
   stop_server
@@ -77,32 +79,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# whole seconds from a Go duration such as 5s, 1m, 500ms (rounded up)
-seconds() {
-  local d="$1"
-  case "$d" in
-    *ms) echo 1 ;;
-    *m) echo $(( ${d%m} * 60 )) ;;
-    *s) echo "${d%s}" | awk '{ printf "%d", ($1 == int($1)) ? $1 : int($1) + 1 }' ;;
-    *) echo "$d" ;;
-  esac
-}
-
-free_port() {
-  ruby -rsocket -e 's = TCPServer.new("127.0.0.1", 0); print s.addr[1]; s.close'
-}
-
-# wait_port PORT: up to 15 s for the port to accept, while the server lives.
-wait_port() {
-  local port="$1" i
-  for i in $(seq 1 150); do
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then return 1; fi
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-    sleep 0.1
-  done
-  return 1
-}
 
 # start_server CASE PORT: starts the server of one case in the background,
 # sets SERVER_PID and URL (the WebSocket endpoint).
@@ -124,23 +100,6 @@ start_server() {
     [ "$name" = hub-echo ] && URL="ws://127.0.0.1:$port/echo"
   fi
   SERVER_PID=$!
-}
-
-# stop_server: TERM, up to 10 s, then KILL; only the pid we started.
-stop_server() {
-  local pid="$SERVER_PID" i
-  [ -n "$pid" ] || return 0
-  SERVER_PID=""
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 1 100); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    echo "bench: pid $pid ignored TERM; killing it" >&2
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
 }
 
 # run_case CASE: runs wsbench for a started server; its output goes to
