@@ -41,6 +41,8 @@ const (
 	_ = uint(evReconnect - C.IODINE_EV_RECONNECT)
 	_ = uint(C.IODINE_EV_CLOSE - evClose)
 	_ = uint(evClose - C.IODINE_EV_CLOSE)
+	_ = uint(C.IODINE_EV_TIMEOUT - evTimeout)
+	_ = uint(evTimeout - C.IODINE_EV_TIMEOUT)
 	_ = uint(C.IODINE_EV_BINARY - evBinary)
 	_ = uint(evBinary - C.IODINE_EV_BINARY)
 

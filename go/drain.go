@@ -44,6 +44,14 @@ func (t *connTracker) onState(c net.Conn, state fasthttp.ConnState) {
 	t.mu.Unlock()
 }
 
+// rawClosed counts a closed raw TCP connection off the cluster's board
+// (the accept counted it on); fasthttp's hook does it for HTTP ones.
+func (t *connTracker) rawClosed() {
+	if t.shared {
+		boardCount(-1)
+	}
+}
+
 // closeIdle closes the connections idle for longer than grace and returns
 // how many connections are still open.
 func (t *connTracker) closeIdle(grace time.Duration) int {

@@ -64,6 +64,7 @@ func iodine_listen(cfg *C.iodine_listen_cfg_t, errBuf *C.char, errLen C.int) (id
 		log:        cfg.log != 0,
 		maxMsg:     int(cfg.max_msg),
 		ping:       time.Duration(cfg.ping) * time.Second,
+		raw:        cfg.raw != 0,
 	}
 	l, err := listen(c)
 	if err != nil {

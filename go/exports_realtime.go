@@ -7,6 +7,7 @@ package main
 import "C"
 
 import (
+	"bytes"
 	"net/http"
 	"time"
 	"unsafe"
@@ -54,6 +55,8 @@ func iodine_conn_write(id C.uint64_t, data *C.char, n C.size_t, flags C.int) C.i
 	switch c.kind {
 	case connWebSocket:
 		return C.int64_t(c.write(wsMessage(b, flags&C.IODINE_WRITE_BINARY != 0), notify))
+	case connRaw:
+		return C.int64_t(c.write(bytes.Clone(b), notify))
 	default:
 		return C.int64_t(c.write(sseEvent(nil, nil, b), notify))
 	}

@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define IODINE_ABI_VERSION 5
+#define IODINE_ABI_VERSION 6
 
 /* A string inside a task block: byte offset from the block start, length. */
 typedef struct {
@@ -32,7 +32,7 @@ typedef struct {
 /* Task kinds travelling the queue to Ruby threads. */
 enum iodine_task_kind {
   IODINE_TASK_HTTP = 1,   /* an HTTP request for a Rack app (iodine_task_t) */
-  IODINE_TASK_CONN = 2,   /* a WebSocket/SSE connection's event (iodine_event_t) */
+  IODINE_TASK_CONN = 2,   /* a WebSocket/SSE/raw TCP connection's event (iodine_event_t) */
   IODINE_TASK_PUBSUB = 3, /* a message for an Iodine.subscribe block */
 };
 
@@ -66,13 +66,15 @@ typedef struct iodine_task {
 
 /* iodine_event_t.event for IODINE_TASK_CONN */
 enum iodine_event_type {
-  IODINE_EV_OPEN = 1,
+  IODINE_EV_OPEN = 1,      /* a raw TCP connection's: sub is its listener's
+                              index + 1, data the peer's address */
   IODINE_EV_MESSAGE = 2,   /* data: the message (flags: IODINE_EV_BINARY) */
   IODINE_EV_DRAINED = 3,   /* the outgoing backlog emptied */
   IODINE_EV_SHUTDOWN = 4,  /* the server is stopping; close follows */
   IODINE_EV_CLOSE = 5,     /* always the last event of a connection */
   IODINE_EV_RECONNECT = 6, /* SSE Last-Event-ID: data holds it */
   IODINE_EV_PUBSUB = 7,    /* sub: subscription id, channel and data */
+  IODINE_EV_TIMEOUT = 8,   /* a raw TCP connection was idle for its timeout */
 };
 
 /* iodine_event_t.flags */
@@ -137,6 +139,8 @@ typedef struct {
   int32_t log;          /* 1: log every request (access log) */
   int32_t max_msg;      /* WebSocket message limit, bytes; close 1009 above */
   int32_t ping;         /* WebSocket/SSE keep-alive ping interval, seconds */
+  int32_t raw;          /* 1: a raw TCP service (no HTTP); keep_alive is
+                           then the idle time before on_timeout */
 } iodine_listen_cfg_t;
 
 /*

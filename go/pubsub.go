@@ -212,6 +212,8 @@ func (m *message) deliver(s *subscription) {
 			m.sseFrame = sseEvent(nil, nil, m.data)
 		}
 		s.conn.write(m.sseFrame, false)
+	case s.conn.kind == connRaw: // the bytes as published (never changed, so shared)
+		s.conn.write(m.data, false)
 	}
 }
 

@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// rtConn is one long-lived connection (WebSocket or SSE) after its
-// upgrade. Go owns the socket: one goroutine reads it, and writes go
+// rtConn is one long-lived connection: a WebSocket or SSE after its
+// upgrade, or a raw TCP one. Go owns the socket: one goroutine reads it, and writes go
 // through an outgoing queue that a flusher goroutine empties, started only
 // while there is something to write (an idle connection has no writer).
 // Ruby sees the connection through events, one at a time and in order.
@@ -42,6 +42,7 @@ type connKind uint8
 const (
 	connWebSocket connKind = iota + 1
 	connSSE
+	connRaw // a raw TCP service's connection (raw.go)
 )
 
 // event is a connection event on its way to Ruby.
@@ -62,6 +63,7 @@ const (
 	evClose     = 5
 	evReconnect = 6
 	evPubSub    = 7
+	evTimeout   = 8
 
 	evBinary = 1
 )
@@ -334,7 +336,8 @@ func (c *rtConn) finish() {
 }
 
 // keepAlive pings every connection that wrote nothing for its interval,
-// and closes those that sent nothing (not even a pong) for three of them.
+// and closes those that sent nothing (not even a pong) for three of them;
+// a raw TCP connection gets on_timeout instead (raw.go).
 // One goroutine per process scans all connections, instead of a timer each.
 func keepAlive(stop <-chan struct{}) {
 	tick := time.NewTicker(time.Second)
@@ -356,6 +359,12 @@ func keepAlive(stop <-chan struct{}) {
 				d := c.timeout
 				c.mu.Unlock()
 				if d <= 0 {
+					continue
+				}
+				if c.kind == connRaw {
+					if c.timedOut(now, d) {
+						c.queueEvent(event{typ: evTimeout})
+					}
 					continue
 				}
 				if now-c.lastRead.Load() >= int64(3*d) && c.kind == connWebSocket {
@@ -396,7 +405,7 @@ func shutdownConns() {
 }
 
 // closeWith ends a connection after what is queued: a WebSocket with a
-// close frame (code, reason), an SSE stream by ending it.
+// close frame (code, reason), SSE and raw TCP by closing the socket.
 func (c *rtConn) closeWith(code int, reason string) {
 	if c.kind == connWebSocket {
 		c.closeGracefully(wsCloseFrame(code, reason))

@@ -33,6 +33,7 @@ type listenConfig struct {
 	log        bool          // access log
 	maxMsg     int           // WebSocket message limit, bytes
 	ping       time.Duration // WebSocket/SSE keep-alive ping interval
+	raw        bool          // a raw TCP service (raw.go), no HTTP
 }
 
 // listener is one Iodine.listen: a bound socket and its fasthttp server.
@@ -40,7 +41,7 @@ type listener struct {
 	id       int
 	cfg      listenConfig
 	ln       net.Listener
-	srv      *fasthttp.Server
+	srv      *fasthttp.Server // nil for a raw TCP service
 	shared   *sharedListener // set when serving an inherited socket
 	conns    *connTracker
 	access   *accessLog
@@ -121,7 +122,19 @@ func listen(cfg listenConfig) (*listener, error) {
 	if l.hostName == "" || l.hostName == "0.0.0.0" || l.hostName == "::" || cfg.unix {
 		l.hostName = "localhost"
 	}
-	l.srv = &fasthttp.Server{
+	if !cfg.raw {
+		l.srv = l.httpServer()
+	}
+	listenersMu.Lock()
+	l.id = len(listeners)
+	listeners = append(listeners, l)
+	listenersMu.Unlock()
+	return l, nil
+}
+
+func (l *listener) httpServer() *fasthttp.Server {
+	cfg := l.cfg
+	return &fasthttp.Server{
 		Handler:                       l.access.wrap(l.serveHTTP),
 		ErrorHandler:                  l.parseErrorHandler,
 		ExpectHandler:                 l.expectContinue,
@@ -142,11 +155,6 @@ func listen(cfg listenConfig) (*listener, error) {
 		// (hijack.go); the rack.hijack handler closes its own.
 		KeepHijackedConns: true,
 	}
-	listenersMu.Lock()
-	l.id = len(listeners)
-	listeners = append(listeners, l)
-	listenersMu.Unlock()
-	return l, nil
 }
 
 // quietLogger routes fasthttp's own messages to our log at debug level.
@@ -166,7 +174,13 @@ func start(gomaxprocs int) {
 		serving.Add(1)
 		go func(l *listener) {
 			defer serving.Done()
-			if err := l.srv.Serve(retryListener{l.ln}); err != nil && !l.draining.Load() {
+			var err error
+			if l.srv == nil {
+				err = l.serveRaw()
+			} else {
+				err = l.srv.Serve(retryListener{l.ln})
+			}
+			if err != nil && !l.draining.Load() {
 				logf(levelError, "listener %s stopped: %v", l.ln.Addr(), err)
 			}
 		}(l)
@@ -195,8 +209,11 @@ func stop(timeout time.Duration) {
 					defer wg.Done()
 					l.drain(ctx)
 					// drain closed the listener already: that error is expected.
-					if err := l.srv.ShutdownWithContext(ctx); err != nil && !errors.Is(err, net.ErrClosed) {
-						logf(levelWarn, "shutdown of %s: %v", l.ln.Addr(), err)
+					// A raw TCP service has no server: closeRealtime ends its connections.
+					if l.srv != nil {
+						if err := l.srv.ShutdownWithContext(ctx); err != nil && !errors.Is(err, net.ErrClosed) {
+							logf(levelWarn, "shutdown of %s: %v", l.ln.Addr(), err)
+						}
 					}
 					if l.cfg.unix && l.shared == nil { // a worker's socket is the master's
 						os.Remove(l.cfg.address)

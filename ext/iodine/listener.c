@@ -36,6 +36,7 @@ static VALUE base_listen(VALUE self, VALUE app, VALUE opts) {
       .log = RTEST(rb_hash_aref(opts, ID2SYM(rb_intern("log")))),
       .max_msg = (int32_t)opt_int(opts, "max_msg", 250 * 1024),
       .ping = (int32_t)opt_int(opts, "ping", 40),
+      .raw = RTEST(rb_hash_aref(opts, ID2SYM(rb_intern("raw")))),
   };
   char err[512] = "";
   int id = iodine_go.listen(&cfg, err, sizeof(err));

@@ -1,6 +1,6 @@
 module Iodine
-  # A WebSocket or SSE connection (and, for NeoRack apps, the HTTP event:
-  # see neorack.rb). Go owns the socket; this object holds the handler, the
+  # A WebSocket, SSE or raw TCP connection (and, for NeoRack apps, the HTTP
+  # event: see neorack.rb). Go owns the socket; this object holds the handler, the
   # env and the app's per-connection storage. Writes never block: Go queues
   # them, `pending` tells the backlog and `on_drained` fires when it empties.
   #
@@ -9,6 +9,8 @@ module Iodine
   class Connection
     # Open connections by id, until their on_close ran.
     @open = {}
+    # Raw TCP services' handlers by listener id.
+    @raw_handlers = {}
 
     class << self
       # Iodine::Connection.new(url, handler:) is the 0.8 client.
@@ -20,6 +22,18 @@ module Iodine
       def accept(id, handler, env, protocol)
         conn = allocate
         conn.send(:setup, id, handler, env, protocol)
+        @open[id] = conn
+      end
+
+      def serve_raw(listener_id, handler)
+        @raw_handlers[listener_id] = handler
+      end
+
+      # A raw TCP service accepted a connection (its open event).
+      def accept_raw(id, listener_id, peer)
+        conn = allocate
+        conn.send(:setup, id, @raw_handlers.fetch(listener_id), nil, :raw)
+        conn.instance_variable_set(:@peer, peer)
         @open[id] = conn
       end
 
@@ -77,7 +91,8 @@ module Iodine
       Base.conn_pending(@id)
     end
 
-    # Seconds without traffic before a keep-alive ping (the -ping setting).
+    # Seconds without traffic before a keep-alive ping (the -ping setting),
+    # or, for raw TCP, before on_timeout (the listener's timeout:).
     def timeout
       Base.conn_timeout(@id)
     end
@@ -87,7 +102,7 @@ module Iodine
     end
 
     def peer_addr
-      @env && @env["REMOTE_ADDR"]
+      @env ? @env["REMOTE_ADDR"] : @peer
     end
 
     # Per-connection storage for the app (an HTTP event's request headers).
@@ -136,6 +151,7 @@ module Iodine
       when 7 then PubSub.run_block(subscription_blocks.dig(sub, 2), channel, data)
       when 6
         @handler.on_eventsource_reconnect(self, data) if @handler.respond_to?(:on_eventsource_reconnect)
+      when 8 then timed_out
       else
         name = EVENTS[type]
         @handler.public_send(name, self) if name && @handler.respond_to?(name)
@@ -143,6 +159,18 @@ module Iodine
     end
 
     private
+
+    # A raw TCP connection idle for its timeout: the handler's on_timeout
+    # (or ping) decides; without one the connection is closed, as iodine does.
+    def timed_out
+      if @handler.respond_to?(:on_timeout)
+        @handler.on_timeout(self)
+      elsif @handler.respond_to?(:ping)
+        @handler.ping(self)
+      else
+        close
+      end
+    end
 
     def setup(id, handler, env, protocol)
       @id = id
@@ -159,7 +187,7 @@ module Iodine
   end
 
   def Base.on_event(id, type, data, sub, channel)
-    conn = Connection.find(id)
+    conn = type == 1 && sub.positive? ? Connection.accept_raw(id, sub - 1, data) : Connection.find(id)
     conn&.dispatch(type, data, sub, channel)
   rescue StandardError => e
     Iodine.log_error(e, suffix: " (in a #{conn&.protocol} connection's callback)", frames: 20)

@@ -5,7 +5,8 @@ module Iodine
   # Validation happens here, in plain Ruby, so mistakes fail before the
   # server starts.
   class Listener
-    SERVICES = %i[http https].freeze
+    # tcp:// is a raw TCP service (service: :raw): the handler gets the bytes.
+    SERVICES = { http: :http, https: :http, raw: :raw, tcp: :raw }.freeze
     DEFAULTS = { max_body: 50, max_headers: 32, max_line: 8192, max_header_count: 128, timeout: 40,
                  max_msg: 250, ping: 40 }.freeze
     # Bodies above this size go to a temp file instead of memory.
@@ -23,9 +24,10 @@ module Iodine
       @loader = loader
       raise ArgumentError, "Iodine.listen needs a handler: (handler: app) or a block" unless @handler || @loader
       scheme, address, port = parse_url(url, address, port)
-      service = (service || scheme || :http).to_sym
-      unless SERVICES.include?(service)
-        raise Iodine::Error, "service #{service.inspect} is not supported yet (only :http)"
+      requested = (service || scheme || :http).to_sym
+      @service = SERVICES[requested]
+      unless @service
+        raise Iodine::Error, "service #{requested.inspect} is not supported yet (only :http and :raw)"
       end
       @unix = address.to_s.start_with?("/", "./")
       @address = address.to_s
@@ -44,6 +46,11 @@ module Iodine
 
     def unix?
       @unix
+    end
+
+    # A raw TCP service: the handler is not a Rack app.
+    def raw?
+      @service == :raw
     end
 
     # The app (or handler), loaded now if it was given as a loader.
@@ -79,7 +86,7 @@ module Iodine
       return "unix:#{@address}" if @unix
       host = @address.empty? ? "0.0.0.0" : @address
       host = "[#{host}]" if host.include?(":")
-      "http://#{host}:#{bound_port || @port}"
+      "#{raw? ? 'tcp' : 'http'}://#{host}:#{bound_port || @port}"
     end
 
     # The settings the C glue hands to Go (sizes in bytes).
@@ -90,7 +97,7 @@ module Iodine
         max_line: o[:max_line].to_i, max_headers: o[:max_header_count].to_i,
         keep_alive: o[:timeout].to_i, body_spill: BODY_SPILL, fd: @socket ? @socket.fileno : -1,
         public: o[:public] && File.expand_path(o[:public].to_s), max_age: (o[:max_age] || 3600).to_i,
-        log: !!o[:log], max_msg: (o[:max_msg] * 1024).to_i, ping: o[:ping].to_i }
+        log: !!o[:log], max_msg: (o[:max_msg] * 1024).to_i, ping: o[:ping].to_i, raw: raw? }
     end
 
     private

@@ -80,7 +80,8 @@ module Iodine
         listeners = Iodine.listeners
         raise Iodine::Error, "nothing to serve: call Iodine.listen(handler: app) before Iodine.start" if listeners.empty?
         listeners.each do |l|
-          _id, port = Base.listen(NeoRack.adapt(l.handler), l.core_options)
+          id, port = Base.listen(l.raw? ? l.handler : NeoRack.adapt(l.handler), l.core_options)
+          Connection.serve_raw(id, l.handler) if l.raw?
           l.bound_port = port
         end
       end

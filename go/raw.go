@@ -1,0 +1,110 @@
+package main
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Raw TCP services (Iodine.listen(service: :raw) or a tcp:// url): no HTTP.
+// Go accepts and reads; each read becomes an on_message event with the
+// bytes as they came (a binary string), writes go through the connection's
+// queue like a WebSocket's, and the listener's timeout (seconds without
+// traffic) becomes an on_timeout event; a handler without one is closed.
+
+// rawReadBuffer is the most one on_message receives.
+const rawReadBuffer = 16 << 10
+
+var rawBufs = sync.Pool{New: func() any { b := make([]byte, rawReadBuffer); return &b }}
+
+// Connection ids for connections that never were a request (raw TCP,
+// clients): the top bit keeps them apart from request handles.
+var nextOwnID atomic.Uint64
+
+func newConnID() uint64 { return 1<<63 | nextOwnID.Add(1) }
+
+// serveRaw accepts connections until the listener closes.
+func (l *listener) serveRaw() error {
+	ln := retryListener{l.ln}
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if l.draining.Load() || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.SetNoDelay(true)
+		}
+		rc := newRTConn(newConnID(), connRaw, c, l)
+		rc.timeout = l.cfg.keepAlive
+		rc.queueEvent(event{typ: evOpen, sub: uint64(l.id) + 1, data: []byte(remoteIP(c))})
+		go rc.readRaw()
+	}
+}
+
+// remoteIP is a connection's peer address without the port, as REMOTE_ADDR.
+func remoteIP(c net.Conn) string {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return a.IP.String()
+	}
+	return ""
+}
+
+// readRaw hands what the client sends to Ruby until it goes. The buffer
+// is taken only once data is there, so an idle connection holds none.
+func (c *rtConn) readRaw() {
+	defer func() {
+		c.listener.conns.rawClosed()
+		c.finish()
+	}()
+	for {
+		if err := waitReadable(c.netConn); err != nil {
+			return
+		}
+		bp := rawBufs.Get().(*[]byte)
+		n, err := c.netConn.Read(*bp)
+		if n > 0 {
+			c.lastRead.Store(time.Now().UnixNano())
+			c.queueEvent(event{typ: evMessage, flags: evBinary, data: (*bp)[:n]}) // copied on the way
+		}
+		rawBufs.Put(bp)
+		if err != nil {
+			return
+		}
+	}
+}
+
+// waitReadable blocks until c has bytes to read (or an error or EOF to
+// report), without a read buffer. Connections that are not plain sockets
+// return at once and their Read blocks instead.
+func waitReadable(c net.Conn) error {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var peek [1]byte
+	return raw.Read(func(fd uintptr) bool {
+		_, _, err := syscall.Recvfrom(int(fd), peek[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		return !errors.Is(err, syscall.EAGAIN) // data, EOF or an error: Read reports it
+	})
+}
+
+// timedOut is the keep-alive check of a raw connection: after its timeout
+// without traffic either way, Ruby gets on_timeout (once per timeout).
+func (c *rtConn) timedOut(now int64, timeout time.Duration) bool {
+	last := max(c.lastRead.Load(), c.lastWrite.Load())
+	if now-last < int64(timeout) {
+		return false
+	}
+	c.lastRead.Store(now)
+	return true
+}
