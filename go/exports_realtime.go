@@ -47,14 +47,14 @@ func iodine_conn_done(id C.uint64_t) {
 func iodine_conn_write(id C.uint64_t, data *C.char, n C.size_t, flags C.int) C.int64_t {
 	defer recovered("iodine_conn_write")
 	c := findConn(uint64(id))
-	if c == nil {
+	if c == nil || c.client && c.kind == connSSE { // an SSE client only listens
 		return -1
 	}
 	b := cbytes(data, n)
 	notify := flags&C.IODINE_WRITE_NOTIFY != 0
 	switch c.kind {
 	case connWebSocket:
-		return C.int64_t(c.write(wsMessage(b, flags&C.IODINE_WRITE_BINARY != 0), notify))
+		return C.int64_t(c.write(c.message(b, flags&C.IODINE_WRITE_BINARY != 0), notify))
 	case connRaw:
 		return C.int64_t(c.write(bytes.Clone(b), notify))
 	default:
@@ -66,7 +66,7 @@ func iodine_conn_write(id C.uint64_t, data *C.char, n C.size_t, flags C.int) C.i
 func iodine_conn_write_sse(id C.uint64_t, eventID *C.char, idLen C.size_t, name *C.char, nameLen C.size_t, data *C.char, n C.size_t, notify C.int) C.int64_t {
 	defer recovered("iodine_conn_write_sse")
 	c := findConn(uint64(id))
-	if c == nil || c.kind != connSSE {
+	if c == nil || c.kind != connSSE || c.client {
 		return -1
 	}
 	return C.int64_t(c.write(sseEvent(cbytes(eventID, idLen), cbytes(name, nameLen), cbytes(data, n)), notify != 0))
@@ -171,4 +171,27 @@ func iodine_pubsub_hub_serve(path *C.char, errBuf *C.char, errLen C.int) C.int {
 func iodine_pubsub_hub_connect(path *C.char) {
 	defer recovered("iodine_pubsub_hub_connect")
 	hubConnect(C.GoString(path))
+}
+
+//export iodine_conn_new_id
+func iodine_conn_new_id() C.uint64_t { return C.uint64_t(newConnID()) }
+
+// iodine_connect dials url in the background as connection id (from
+// iodine_conn_new_id, so Ruby knows it before any event): on_open follows,
+// or on_close alone when it fails. headers are "Name: value" lines; idle is
+// the WebSocket ping interval or the raw TCP timeout, in seconds.
+//
+//export iodine_connect
+func iodine_connect(id C.uint64_t, kind C.int, rawURL *C.char, headers *C.char, headersLen C.size_t, idle, maxMsg C.int) {
+	defer recovered("iodine_connect")
+	o := clientOptions{kind: int(kind), url: C.GoString(rawURL), header: http.Header{},
+		idle: time.Duration(max(int(idle), 0)) * time.Second, maxMsg: int(maxMsg)}
+	for _, line := range bytes.Split(cbytes(headers, headersLen), []byte("\n")) {
+		name, value, ok := bytes.Cut(bytes.TrimRight(line, "\r"), []byte(":"))
+		value = bytes.TrimSpace(value)
+		if ok && validHeaderName(name) && validHeaderValue(value) {
+			o.header.Add(string(name), string(value))
+		}
+	}
+	connect(uint64(id), o)
 }

@@ -75,6 +75,8 @@ enum iodine_event_type {
   IODINE_EV_RECONNECT = 6, /* SSE Last-Event-ID: data holds it */
   IODINE_EV_PUBSUB = 7,    /* sub: subscription id, channel and data */
   IODINE_EV_TIMEOUT = 8,   /* a raw TCP connection was idle for its timeout */
+  IODINE_EV_SSE = 9,       /* an SSE client got an event: channel holds
+                              "id\nevent name", data the data */
 };
 
 /* iodine_event_t.flags */
@@ -118,6 +120,15 @@ void iodine_queue_close(void);
 int iodine_queue_is_closed(void);
 iodine_waiter_t *iodine_waiter_new(void);
 void iodine_waiter_free(iodine_waiter_t *w);
+
+/* ---------- clients (Iodine::Connection.new(url)) ---------- */
+
+/* iodine_connect kinds */
+enum iodine_client_kind {
+  IODINE_CLIENT_WEBSOCKET = 1, /* ws:// wss:// */
+  IODINE_CLIENT_SSE = 2,       /* http:// https:// as an EventSource */
+  IODINE_CLIENT_RAW = 3,       /* tcp:// unix:// */
+};
 
 /* ---------- listener configuration (C -> Go, copied by Go) ---------- */
 
@@ -194,7 +205,8 @@ int iodine_stream_write(uint64_t handle, char *data, size_t len);
 void iodine_stream_end(uint64_t handle, int aborted);
 int iodine_hijack(uint64_t handle);
 
-/* ---- WebSocket / SSE connections (go/rtconn.go, websocket.go, sse.go) ----
+/* ---- WebSocket / SSE / raw TCP connections (go/rtconn.go, websocket.go,
+ *      sse.go, raw.go) ----
  * iodine_upgrade answers an upgrade request: Go completes the handshake and
  * from then on the connection's id is the request's handle. Its events
  * arrive as IODINE_TASK_CONN tasks, one at a time: the next is queued only
@@ -228,6 +240,16 @@ int iodine_publish(char *channel, size_t channel_len, char *msg,
 /* Cluster relay: the hub process serves path; workers connect to it. */
 int iodine_pubsub_hub_serve(char *path, char *err, int err_len);
 void iodine_pubsub_hub_connect(char *path);
+
+/* ---- clients (go/client.go, sse_client.go) ----
+ * iodine_connect dials url (kind: enum iodine_client_kind) in the
+ * background as connection id, taken from iodine_conn_new_id first so Ruby
+ * knows the id before any event: IODINE_EV_OPEN follows, or
+ * IODINE_EV_CLOSE alone when it fails. headers: "Name: value" lines. idle:
+ * the WebSocket ping interval or the raw TCP timeout, seconds. */
+uint64_t iodine_conn_new_id(void);
+void iodine_connect(uint64_t id, int kind, char *url, char *headers,
+                    size_t headers_len, int idle, int max_msg);
 #endif
 
 #endif /* IODINE_H */

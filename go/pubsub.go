@@ -202,12 +202,14 @@ func (m *message) deliver(s *subscription) {
 		pushEvent(taskPubSub, s.id, event{channel: m.channel, data: m.data, flags: m.flags()})
 	case s.toRuby:
 		s.conn.queueEvent(event{typ: evPubSub, sub: s.id, channel: m.channel, data: m.data, flags: m.flags()})
+	case s.conn.kind == connWebSocket && s.conn.client: // masked: a frame each
+		s.conn.write(s.conn.message(m.data, m.binary || !utf8.Valid(m.data)), false)
 	case s.conn.kind == connWebSocket:
 		if m.wsFrame == nil {
 			m.wsFrame = wsMessage(m.data, m.binary || !utf8.Valid(m.data))
 		}
 		s.conn.write(m.wsFrame, false)
-	case s.conn.kind == connSSE:
+	case s.conn.kind == connSSE && !s.conn.client: // an SSE client cannot send
 		if m.sseFrame == nil {
 			m.sseFrame = sseEvent(nil, nil, m.data)
 		}

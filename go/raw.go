@@ -59,7 +59,9 @@ func remoteIP(c net.Conn) string {
 // is taken only once data is there, so an idle connection holds none.
 func (c *rtConn) readRaw() {
 	defer func() {
-		c.listener.conns.rawClosed()
+		if c.listener != nil { // a client has none
+			c.listener.conns.rawClosed()
+		}
 		c.finish()
 	}()
 	for {

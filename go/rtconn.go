@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/fasthttp/websocket"
 )
 
 // rtConn is one long-lived connection: a WebSocket or SSE after its
@@ -32,6 +34,8 @@ type rtConn struct {
 	finished    bool     // the close event was queued: nothing follows
 	subs        map[uint64]*subscription
 	timeout     time.Duration // idle time before a keep-alive ping
+	maxMsg      int           // the biggest message it takes, bytes
+	client      bool          // we dialed it (client.go): WebSocket frames are masked
 
 	lastRead  atomic.Int64 // unix nanoseconds of the last frame read
 	lastWrite atomic.Int64
@@ -64,6 +68,7 @@ const (
 	evReconnect = 6
 	evPubSub    = 7
 	evTimeout   = 8
+	evSSE       = 9
 
 	evBinary = 1
 )
@@ -82,7 +87,10 @@ var (
 )
 
 func newRTConn(id uint64, kind connKind, c net.Conn, l *listener) *rtConn {
-	rc := &rtConn{id: id, kind: kind, netConn: c, listener: l, timeout: l.cfg.ping}
+	rc := &rtConn{id: id, kind: kind, netConn: c, listener: l}
+	if l != nil { // a client has no listener (client.go)
+		rc.timeout, rc.maxMsg = l.cfg.ping, l.cfg.maxMsg
+	}
 	now := time.Now().UnixNano()
 	rc.lastRead.Store(now)
 	rc.lastWrite.Store(now)
@@ -381,9 +389,16 @@ func keepAlive(stop <-chan struct{}) {
 }
 
 func (c *rtConn) ping() {
+	if c.client && c.kind == connSSE {
+		return // an SSE client never writes
+	}
 	switch c.kind {
 	case connWebSocket:
-		c.write(wsPingFrame, false)
+		if c.client {
+			c.write(c.frame(websocket.PingMessage, nil), false)
+		} else {
+			c.write(wsPingFrame, false)
+		}
 	case connSSE:
 		c.write(ssePingComment, false)
 	}
@@ -408,7 +423,7 @@ func shutdownConns() {
 // close frame (code, reason), SSE and raw TCP by closing the socket.
 func (c *rtConn) closeWith(code int, reason string) {
 	if c.kind == connWebSocket {
-		c.closeGracefully(wsCloseFrame(code, reason))
+		c.closeGracefully(c.closeFrame(code, reason))
 	} else {
 		c.closeGracefully(nil)
 	}

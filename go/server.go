@@ -42,7 +42,7 @@ type listener struct {
 	cfg      listenConfig
 	ln       net.Listener
 	srv      *fasthttp.Server // nil for a raw TCP service
-	shared   *sharedListener // set when serving an inherited socket
+	shared   *sharedListener  // set when serving an inherited socket
 	conns    *connTracker
 	access   *accessLog
 	static   *staticFiles // -www, or nil

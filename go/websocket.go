@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -109,10 +110,10 @@ var wsMessageBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // setupWebSocket routes the library's control-frame answers through the
 // write queue and sets the message limit.
 func (c *rtConn) setupWebSocket(ws *websocket.Conn) {
-	ws.SetReadLimit(int64(c.listener.cfg.maxMsg))
+	ws.SetReadLimit(int64(c.maxMsg))
 	ws.SetPingHandler(func(data string) error {
 		c.lastRead.Store(time.Now().UnixNano())
-		c.write(wsFrame(websocket.PongMessage, []byte(data)), false)
+		c.write(c.frame(websocket.PongMessage, []byte(data)), false)
 		return nil
 	})
 	ws.SetPongHandler(func(string) error {
@@ -121,9 +122,9 @@ func (c *rtConn) setupWebSocket(ws *websocket.Conn) {
 	})
 	ws.SetCloseHandler(func(code int, text string) error {
 		if code == websocket.CloseNoStatusReceived {
-			c.closeGracefully(wsFrame(websocket.CloseMessage, nil))
+			c.closeGracefully(c.frame(websocket.CloseMessage, nil))
 		} else {
-			c.closeGracefully(wsCloseFrame(code, ""))
+			c.closeGracefully(c.closeFrame(code, ""))
 		}
 		return nil
 	})
@@ -144,7 +145,7 @@ func (c *rtConn) readWebSocket(ws *websocket.Conn) {
 		buf.Reset()
 		// The library's limit counts bytes on the wire; this one counts a
 		// deflated message's inflated size too.
-		limit := int64(c.listener.cfg.maxMsg)
+		limit := int64(c.maxMsg)
 		n, err := buf.ReadFrom(io.LimitReader(r, limit+1))
 		if err != nil {
 			wsMessageBufs.Put(buf)
@@ -154,7 +155,7 @@ func (c *rtConn) readWebSocket(ws *websocket.Conn) {
 		if n > limit {
 			wsMessageBufs.Put(buf)
 			logf(levelInfo, "connection %d: message over %d bytes; closed (1009)", c.id, limit)
-			c.closeGracefully(wsCloseFrame(websocket.CloseMessageTooBig, ""))
+			c.closeGracefully(c.closeFrame(websocket.CloseMessageTooBig, ""))
 			continue // the client answers the close, then the read fails
 		}
 		e := event{typ: evMessage, data: buf.Bytes()}
@@ -163,7 +164,7 @@ func (c *rtConn) readWebSocket(ws *websocket.Conn) {
 		} else if !utf8.Valid(e.data) {
 			wsMessageBufs.Put(buf)
 			logf(levelDebug, "connection %d: text message is not UTF-8; closing (1007)", c.id)
-			c.closeGracefully(wsCloseFrame(websocket.CloseInvalidFramePayloadData, "invalid UTF-8"))
+			c.closeGracefully(c.closeFrame(websocket.CloseInvalidFramePayloadData, "invalid UTF-8"))
 			continue // the client answers the close, then the read fails
 		}
 		c.queueEvent(e)
@@ -181,7 +182,7 @@ func (c *rtConn) readEnded(err error) {
 	switch {
 	case errors.As(err, &ce), errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 	case errors.Is(err, websocket.ErrReadLimit):
-		logf(levelInfo, "connection %d: message over %d bytes; closed (1009)", c.id, c.listener.cfg.maxMsg)
+		logf(levelInfo, "connection %d: message over %d bytes; closed (1009)", c.id, c.maxMsg)
 	default:
 		logf(levelDebug, "connection %d: %v", c.id, err)
 	}
@@ -189,19 +190,39 @@ func (c *rtConn) readEnded(err error) {
 
 // WebSocket frames the server sends: unmasked, never fragmented.
 func wsFrame(opcode int, payload []byte) []byte {
+	return appendFrame(make([]byte, 0, len(payload)+10), opcode, payload, false)
+}
+
+// appendFrame appends one final frame; masked (a client's, RFC 6455 5.3)
+// with a fresh random key.
+func appendFrame(b []byte, opcode int, payload []byte, masked bool) []byte {
 	n := len(payload)
-	b := make([]byte, 0, n+10)
 	b = append(b, 0x80|byte(opcode))
+	var maskBit byte
+	if masked {
+		maskBit = 0x80
+	}
 	switch {
 	case n < 126:
-		b = append(b, byte(n))
+		b = append(b, maskBit|byte(n))
 	case n < 1<<16:
-		b = append(b, 126, byte(n>>8), byte(n))
+		b = append(b, maskBit|126, byte(n>>8), byte(n))
 	default:
-		b = append(b, 127)
+		b = append(b, maskBit|127)
 		b = binary.BigEndian.AppendUint64(b, uint64(n))
 	}
-	return append(b, payload...)
+	if !masked {
+		return append(b, payload...)
+	}
+	var key [4]byte
+	rand.Read(key[:])
+	b = append(b, key[:]...)
+	start := len(b)
+	b = append(b, payload...)
+	for i := range payload {
+		b[start+i] ^= key[i&3]
+	}
+	return b
 }
 
 func wsCloseFrame(code int, reason string) []byte {
@@ -216,4 +237,24 @@ func wsMessage(data []byte, binaryData bool) []byte {
 		return wsFrame(websocket.BinaryMessage, data)
 	}
 	return wsFrame(websocket.TextMessage, data)
+}
+
+// frame builds a frame for this connection: masked when it is a client.
+func (c *rtConn) frame(opcode int, payload []byte) []byte {
+	if !c.client {
+		return wsFrame(opcode, payload)
+	}
+	return appendFrame(make([]byte, 0, len(payload)+14), opcode, payload, true)
+}
+
+func (c *rtConn) closeFrame(code int, reason string) []byte {
+	return c.frame(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason))
+}
+
+// message frames data as text or binary for this connection.
+func (c *rtConn) message(data []byte, binaryData bool) []byte {
+	if binaryData {
+		return c.frame(websocket.BinaryMessage, data)
+	}
+	return c.frame(websocket.TextMessage, data)
 }

@@ -1,5 +1,6 @@
 /*
- * connection.c: WebSocket/SSE connection events and pub/sub, in and out.
+ * connection.c: WebSocket/SSE/raw TCP connection events, clients and
+ * pub/sub, in and out.
  *
  * In: a connection's event (or a pub/sub delivery for an Iodine.subscribe
  * block) arrives as a task; it becomes one call to Iodine::Base.on_event /
@@ -153,6 +154,26 @@ static VALUE publish(VALUE self, VALUE channel, VALUE msg, VALUE cluster) {
   return rc ? Qtrue : Qfalse;
 }
 
+/* conn_new_id -> the id a client connection will have */
+static VALUE conn_new_id(VALUE self) {
+  iodine_go_require();
+  return ULL2NUM(iodine_go.conn_new_id());
+}
+
+/* connect(id, kind, url, headers, idle_seconds, max_msg): dials in the
+ * background; the connection's events follow (on_close alone if it fails). */
+static VALUE base_connect(VALUE self, VALUE id, VALUE kind, VALUE url,
+                          VALUE headers, VALUE idle, VALUE max_msg) {
+  iodine_go_require();
+  StringValue(headers);
+  iodine_go.connect(ID_ARG(id), NUM2INT(kind), StringValueCStr(url),
+                    RSTRING_PTR(headers), RSTRING_LEN(headers), NUM2INT(idle),
+                    NUM2INT(max_msg));
+  RB_GC_GUARD(url);
+  RB_GC_GUARD(headers);
+  return Qnil;
+}
+
 static VALUE hub_serve(VALUE self, VALUE path) {
   iodine_go_require();
   char err[256] = "";
@@ -182,6 +203,8 @@ void iodine_init_connection(void) {
   rb_define_singleton_method(IodineBase, "unsubscribe", unsubscribe, 3);
   rb_define_singleton_method(IodineBase, "unsubscribe_id", unsubscribe_id, 1);
   rb_define_singleton_method(IodineBase, "publish", publish, 3);
+  rb_define_singleton_method(IodineBase, "conn_new_id", conn_new_id, 0);
+  rb_define_singleton_method(IodineBase, "connect", base_connect, 6);
   rb_define_singleton_method(IodineBase, "hub_serve", hub_serve, 1);
   rb_define_singleton_method(IodineBase, "hub_connect", hub_connect, 1);
 }

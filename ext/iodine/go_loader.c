@@ -77,6 +77,8 @@ static VALUE load_go(VALUE self, VALUE path) {
   LOOKUP(publish, "iodine_publish");
   LOOKUP(pubsub_hub_serve, "iodine_pubsub_hub_serve");
   LOOKUP(pubsub_hub_connect, "iodine_pubsub_hub_connect");
+  LOOKUP(conn_new_id, "iodine_conn_new_id");
+  LOOKUP(connect, "iodine_connect");
   LOOKUP(queue_wait, "iodine_queue_wait");
   LOOKUP(queue_try_pop, "iodine_queue_try_pop");
   LOOKUP(queue_interrupt, "iodine_queue_interrupt");

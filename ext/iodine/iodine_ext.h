@@ -35,6 +35,8 @@ typedef struct {
   __typeof__(iodine_publish) *publish;
   __typeof__(iodine_pubsub_hub_serve) *pubsub_hub_serve;
   __typeof__(iodine_pubsub_hub_connect) *pubsub_hub_connect;
+  __typeof__(iodine_conn_new_id) *conn_new_id;
+  __typeof__(iodine_connect) *connect;
   __typeof__(iodine_queue_wait) *queue_wait;
   __typeof__(iodine_queue_try_pop) *queue_try_pop;
   __typeof__(iodine_queue_interrupt) *queue_interrupt;

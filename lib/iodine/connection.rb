@@ -13,10 +13,7 @@ module Iodine
     @raw_handlers = {}
 
     class << self
-      # Iodine::Connection.new(url, handler:) is the 0.8 client.
-      def new(url = nil, **options)
-        raise Iodine::Error, "WebSocket/SSE/TCP clients (Iodine::Connection.new #{url.inspect}) are not supported yet"
-      end
+      # (Connection.new(url, handler:), the client, is in client.rb.)
 
       # Called by the C glue when an app accepted an upgrade.
       def accept(id, handler, env, protocol)
@@ -67,38 +64,42 @@ module Iodine
     # frame (an SSE client gets `data:` lines). False once closed.
     def write(data)
       return http_write(data) if @protocol == :http
+      return false if @id.zero? # a client not dialed yet (client.rb)
+
       Base.conn_write(@id, data.to_s, @notify_drained) >= 0
     end
 
     # An SSE event with an id and an event name (either may be nil).
     def write_sse(id = nil, event = nil, data = nil)
       id, event, data = id.values_at(:id, :event, :data) if id.is_a?(Hash)
+      return false if @id.zero?
+
       Base.conn_write_sse(@id, id.to_s, event.to_s, data.to_s, @notify_drained) >= 0
     end
 
     # Closes after what is queued was sent (a WebSocket close 1000).
     def close
-      Base.conn_close(@id)
+      Base.conn_close(@id) unless @id.zero?
       nil
     end
 
     def open?
-      Base.conn_pending(@id) >= 0
+      pending >= 0
     end
 
-    # Bytes waiting to be sent, or -1 once closed.
+    # Bytes waiting to be sent, or -1 once closed (or not connected yet).
     def pending
-      Base.conn_pending(@id)
+      @id.zero? ? -1 : Base.conn_pending(@id)
     end
 
     # Seconds without traffic before a keep-alive ping (the -ping setting),
     # or, for raw TCP, before on_timeout (the listener's timeout:).
     def timeout
-      Base.conn_timeout(@id)
+      @id.zero? ? 0 : Base.conn_timeout(@id)
     end
 
     def timeout=(seconds)
-      Base.conn_set_timeout(@id, Integer(seconds))
+      Base.conn_set_timeout(@id, Integer(seconds)) unless @id.zero?
     end
 
     def peer_addr
@@ -152,6 +153,7 @@ module Iodine
       when 6
         @handler.on_eventsource_reconnect(self, data) if @handler.respond_to?(:on_eventsource_reconnect)
       when 8 then timed_out
+      when 9 then eventsource(channel, data)
       else
         name = EVENTS[type]
         @handler.public_send(name, self) if name && @handler.respond_to?(name)

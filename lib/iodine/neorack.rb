@@ -149,6 +149,7 @@ module Iodine
     private
 
     def setup_http(env)
+      @id = 0 # no connection of its own in Go
       @env = env
       @protocol = :http
       @status = 200

@@ -25,6 +25,7 @@ module Iodine
         Base.start(gomaxprocs(threads))
         Base.hub_connect(PubSub.hub_path) if PubSub.hub_path
         PubSub.started
+        Connection.start_clients
         @running = true
         @pid = Process.pid
         @stop_r, @stop_w = IO.pipe
@@ -78,7 +79,9 @@ module Iodine
 
       def bind_listeners
         listeners = Iodine.listeners
-        raise Iodine::Error, "nothing to serve: call Iodine.listen(handler: app) before Iodine.start" if listeners.empty?
+        if listeners.empty? && !Connection.clients_waiting?
+          raise Iodine::Error, "nothing to serve: call Iodine.listen(handler: app) before Iodine.start"
+        end
         listeners.each do |l|
           id, port = Base.listen(l.raw? ? l.handler : NeoRack.adapt(l.handler), l.core_options)
           Connection.serve_raw(id, l.handler) if l.raw?
@@ -96,8 +99,8 @@ module Iodine
       def log_start(threads)
         return if Iodine.verbosity < 4
         where = Iodine.listeners.map(&:to_s).join(", ")
-        $stderr.write("* Iodine #{Iodine::VERSION} (Go core), pid #{Process.pid}, #{threads} thread(s)\n" \
-                      "* Listening on #{where}\n")
+        where = where.empty? ? "* No listeners: clients only\n" : "* Listening on #{where}\n"
+        $stderr.write("* Iodine #{Iodine::VERSION} (Go core), pid #{Process.pid}, #{threads} thread(s)\n#{where}")
       end
 
       def trap_stop_signals
