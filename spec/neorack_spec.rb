@@ -145,6 +145,22 @@ RSpec.describe "NeoRack" do
   end
 
   # =====================================================================
+  describe "on_finish" do
+    serve_fixture "neorack_finish.ru", threads: 1
+
+    it "runs after each HTTP response was sent, and after on_close for a WebSocket" do
+      expect(get(@port, "/one").body).to eq("hi /one")
+      expect(get(@port, "/two").body).to eq("hi /two")
+      client = ws("/chat")
+      client.send_text("echo")
+      expect(client.read_message).to eq([:text, "echo"])
+      client.close
+      client.wait_closed
+      log = wait_until { (l = get(@port, "/log").body).include?("finish:ws") && l }
+      expect(log).to eq("finish:/one,finish:/two,close,finish:ws")
+    end
+  end
+
   describe "on_authenticate alone" do
     serve_fixture "neorack_auth.ru", threads: 2
 

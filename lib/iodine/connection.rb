@@ -142,7 +142,7 @@ module Iodine
       @subscription_blocks ||= {}
     end
 
-    EVENTS = { 1 => :on_open, 3 => :on_drained, 4 => :on_shutdown, 5 => :on_close }.freeze
+    EVENTS = { 1 => :on_open, 3 => :on_drained, 4 => :on_shutdown }.freeze
     private_constant :EVENTS
 
     # Runs one event's callback (the C glue calls Base.on_event).
@@ -152,6 +152,7 @@ module Iodine
       when 7 then PubSub.run_block(subscription_blocks.dig(sub, 2), channel, data)
       when 6
         @handler.on_eventsource_reconnect(self, data) if @handler.respond_to?(:on_eventsource_reconnect)
+      when 5 then closed
       when 8 then timed_out
       when 9 then eventsource(channel, data)
       else
@@ -161,6 +162,13 @@ module Iodine
     end
 
     private
+
+    # The last event: on_close, then NeoRack's on_finish (even if on_close raised).
+    def closed
+      @handler.on_close(self) if @handler.respond_to?(:on_close)
+    ensure
+      @handler.on_finish(self) if @handler.respond_to?(:on_finish)
+    end
 
     # A raw TCP connection idle for its timeout: the handler's on_timeout
     # (or ping) decides; without one the connection is closed, as iodine does.

@@ -55,7 +55,27 @@ module Iodine
           return [200, {}, []]
         end
         @app.on_http(event)
-        event.rack_response
+        status, headers, body = event.rack_response
+        body = FinishingBody.new(body, @app, event) if @app.respond_to?(:on_finish)
+        [status, headers, body]
+      end
+    end
+
+    # Calls the app's on_finish(event) once the response was sent (the
+    # server closes a body after its last byte went out).
+    class FinishingBody
+      def initialize(body, app, event)
+        @body = body
+        @app = app
+        @event = event
+      end
+
+      def each(&block)
+        @body.each(&block)
+      end
+
+      def close
+        @app.on_finish(@event)
       end
     end
   end
