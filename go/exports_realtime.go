@@ -23,10 +23,16 @@ func iodine_upgrade(handle C.uint64_t, headers *C.char, headersLen C.size_t) C.i
 	if p == nil {
 		return -1
 	}
+	// The app's headers go out in the case it wrote them; only the two the
+	// WebSocket library looks up need the canonical form.
 	extra := http.Header{}
 	responseHeaders(cbytes(headers, headersLen), func(name, value []byte) {
 		if validHeaderName(name) && validHeaderValue(value) {
-			extra.Add(string(name), string(value))
+			key := string(name)
+			if caseEqual(name, "sec-websocket-protocol") || caseEqual(name, "sec-websocket-extensions") {
+				key = http.CanonicalHeaderKey(key)
+			}
+			extra[key] = append(extra[key], string(value))
 		}
 	})
 	p.extra = extra

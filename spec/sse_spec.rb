@@ -42,6 +42,7 @@ RSpec.describe "Server-Sent Events" do
         sse_session do |sse, _id|
           expect(sse.response_headers["content-type"]).to eq("text/event-stream")
           expect(sse.response_headers["x-sse-app"]).to eq("yes")
+          expect(sse.response_head).to include("\r\nx-sse-app: yes\r\n") # the app's own case
           expect(sse.response_headers).not_to have_key("content-length")
         end
       end
