@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"mime"
 	"net"
@@ -38,90 +39,126 @@ type clientOptions struct {
 // dialTimeout bounds the connection and the handshake.
 const dialTimeout = 10 * time.Second
 
-var clientWriteBufs = &sync.Pool{} // never used: nothing writes through the library
-
-// connect dials in the background and serves the connection as id.
+// connect dials in the background and serves the connection as id. The
+// connection exists from now on, dialing: a close or a stopping server
+// cancels the dial. When the dial fails, on_close follows alone.
 func connect(id uint64, o clientOptions) {
+	kind := map[int]connKind{clientWebSocket: connWebSocket, clientSSE: connSSE}[o.kind]
+	if kind == 0 {
+		kind = connRaw
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &dialing{cancel: cancel}
+	rc := &rtConn{id: id, kind: kind, netConn: d, dialing: true,
+		client: true, timeout: o.idle, maxMsg: o.maxMsg}
+	if rc.kind == connSSE {
+		rc.timeout = 0 // an SSE client sends nothing, not even pings
+	}
+	rc.register()
 	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				logf(levelError, "client connection %d: panic: %v", id, r)
+				rc.abort()
+			}
+		}()
 		var err error
-		switch o.kind {
-		case clientWebSocket:
-			err = dialWebSocket(id, o)
-		case clientSSE:
-			err = dialSSE(id, o)
+		switch rc.kind {
+		case connWebSocket:
+			err = rc.dialWebSocket(ctx, d, o)
+		case connSSE:
+			err = rc.dialSSE(ctx, d, o)
 		default:
-			err = dialRaw(id, o)
+			err = rc.dialRaw(ctx, d, o)
 		}
 		if err != nil {
-			logf(levelWarn, "client connection to %s failed: %v", redactURL(o.url), err)
-			pushEvent(taskConn, id, event{typ: evClose}) // on_close, and nothing else
+			if ctx.Err() == nil {
+				logf(levelWarn, "client connection to %s failed: %v", redactURL(o.url), err)
+			}
+			rc.finish()
 		}
 	}()
 }
 
-func newClientConn(id uint64, kind connKind, c net.Conn, o clientOptions) *rtConn {
-	rc := newRTConn(id, kind, c, nil)
-	rc.client, rc.timeout, rc.maxMsg = true, o.idle, o.maxMsg
-	return rc
+// attach gives a dialing client its socket, and Ruby its on_open; false
+// when it was closed meanwhile (the caller closes the socket).
+func (c *rtConn) attach(nc net.Conn) bool {
+	c.mu.Lock()
+	if c.closed || c.closeAfter {
+		c.mu.Unlock()
+		return false
+	}
+	c.netConn, c.dialing = nc, false
+	c.mu.Unlock()
+	c.lastRead.Store(time.Now().UnixNano())
+	c.queueEvent(event{typ: evOpen})
+	return true
 }
 
-func dialWebSocket(id uint64, o clientOptions) error {
-	d := websocket.Dialer{
+var errClosedWhileDialing = errors.New("closed while dialing")
+
+func (c *rtConn) dialWebSocket(ctx context.Context, d *dialing, o clientOptions) error {
+	wd := websocket.Dialer{
+		NetDialContext:    d.dial,
 		Proxy:             http.ProxyFromEnvironment,
 		HandshakeTimeout:  dialTimeout,
 		ReadBufferSize:    wsReadBuffer,
-		WriteBufferPool:   clientWriteBufs,
+		WriteBufferPool:   unusedWriteBuffers,
 		EnableCompression: true,
 	}
-	ws, resp, err := d.Dial(o.url, o.header)
+	ws, resp, err := wd.DialContext(ctx, o.url, o.header)
 	if err != nil {
 		if resp != nil {
 			return fmt.Errorf("%w (HTTP %d)", err, resp.StatusCode)
 		}
 		return err
 	}
-	rc := newClientConn(id, connWebSocket, ws.NetConn(), o)
-	rc.setupWebSocket(ws)
-	rc.queueEvent(event{typ: evOpen})
-	rc.readWebSocket(ws)
+	if !c.attach(ws.NetConn()) {
+		ws.NetConn().Close()
+		return errClosedWhileDialing
+	}
+	c.setupWebSocket(ws)
+	c.readWebSocket()
 	return nil
 }
 
-func dialRaw(id uint64, o clientOptions) error {
+func (c *rtConn) dialRaw(ctx context.Context, d *dialing, o clientOptions) error {
 	u, err := url.Parse(o.url)
 	if err != nil {
 		return err
 	}
 	network, address := "tcp", u.Host
 	if u.Scheme == "unix" {
-		network, address = "unix", u.Path
+		// unix:///abs.sock, unix://./rel.sock and unix://rel/x.sock
+		network, address = "unix", u.Host+u.Path
 	}
-	c, err := net.DialTimeout(network, address, dialTimeout)
+	nc, err := d.dial(ctx, network, address)
 	if err != nil {
 		return err
 	}
-	rc := newClientConn(id, connRaw, c, o)
-	rc.queueEvent(event{typ: evOpen})
-	rc.readRaw()
+	if !c.attach(nc) {
+		nc.Close()
+		return errClosedWhileDialing
+	}
+	c.readRaw()
 	return nil
 }
 
-func dialSSE(id uint64, o clientOptions) error {
+func (c *rtConn) dialSSE(ctx context.Context, d *dialing, o clientOptions) error {
 	var conn net.Conn // the socket under the response, which close and abort use
-	dialer := &net.Dialer{Timeout: dialTimeout}
 	transport := &http.Transport{
 		Proxy: http.ProxyFromEnvironment,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := dialer.DialContext(ctx, network, addr)
-			conn = c
-			return c, err
+			nc, err := d.dial(ctx, network, addr)
+			conn = nc
+			return nc, err
 		},
 		TLSHandshakeTimeout:   dialTimeout,
 		ResponseHeaderTimeout: dialTimeout,
 		DisableCompression:    true,
 		DisableKeepAlives:     true,
 	}
-	req, err := http.NewRequest(http.MethodGet, o.url, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.url, nil)
 	if err != nil {
 		return err
 	}
@@ -139,12 +176,58 @@ func dialSSE(id uint64, o clientOptions) error {
 		resp.Body.Close()
 		return fmt.Errorf("not an event stream (HTTP %d, %q)", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	rc := newClientConn(id, connSSE, conn, o)
-	rc.timeout = 0 // a client sends nothing, not even pings
-	rc.queueEvent(event{typ: evOpen})
-	rc.readEventStream(resp.Body)
+	if !c.attach(conn) {
+		resp.Body.Close()
+		return errClosedWhileDialing
+	}
+	c.readEventStream(resp.Body)
 	return nil
 }
+
+// dialing stands for a client's socket until the dial succeeds: it
+// carries no bytes, and closing it cancels the dial, cutting the socket a
+// handshake is still using (the WebSocket handshake ignores the context).
+type dialing struct {
+	cancel context.CancelFunc
+	mu     sync.Mutex
+	socket net.Conn
+	closed bool
+}
+
+// dial opens a socket for the dial in progress, which Close can then cut.
+func (d *dialing) dial(ctx context.Context, network, address string) (net.Conn, error) {
+	nc, err := (&net.Dialer{Timeout: dialTimeout}).DialContext(ctx, network, address)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		nc.Close()
+		return nil, net.ErrClosed
+	}
+	d.socket = nc
+	return nc, nil
+}
+
+func (d *dialing) Close() error {
+	d.cancel()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.closed = true
+	if d.socket != nil {
+		d.socket.Close()
+	}
+	return nil
+}
+
+func (d *dialing) Read([]byte) (int, error)         { return 0, net.ErrClosed }
+func (d *dialing) Write([]byte) (int, error)        { return 0, net.ErrClosed }
+func (d *dialing) LocalAddr() net.Addr              { return nil }
+func (d *dialing) RemoteAddr() net.Addr             { return nil }
+func (d *dialing) SetDeadline(time.Time) error      { return nil }
+func (d *dialing) SetReadDeadline(time.Time) error  { return nil }
+func (d *dialing) SetWriteDeadline(time.Time) error { return nil }
 
 // redactURL drops a password from a url before it is logged.
 func redactURL(s string) string {

@@ -44,9 +44,17 @@ func (t *connTracker) onState(c net.Conn, state fasthttp.ConnState) {
 	t.mu.Unlock()
 }
 
-// rawClosed counts a closed raw TCP connection off the cluster's board
-// (the accept counted it on); fasthttp's hook does it for HTTP ones.
-func (t *connTracker) rawClosed() {
+// A WebSocket or SSE connection is load on its worker as long as it is
+// open, though fasthttp counted it off the cluster's board when it was
+// hijacked: upgraded counts it back on, longLivedClosed off when it ends,
+// as for a raw TCP connection (which only the accept counted on).
+func (t *connTracker) upgraded() {
+	if t.shared {
+		boardCount(1)
+	}
+}
+
+func (t *connTracker) longLivedClosed() {
 	if t.shared {
 		boardCount(-1)
 	}

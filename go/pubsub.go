@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"unicode/utf8"
@@ -73,18 +74,21 @@ func subscribe(conn *rtConn, channel string, pattern, toRuby bool) uint64 {
 	psByID[s.id] = s
 	if conn != nil {
 		conn.mu.Lock()
-		if conn.subs == nil {
-			conn.subs = map[uint64]*subscription{}
-		}
-		conn.subs[s.id] = s
+		conn.subs = append(conn.subs, s)
 		conn.mu.Unlock()
 	}
 	return s.id
 }
 
+// findSubLocked finds a subscriber's subscription: a connection's among its
+// own few, the process's in the channel's list.
 func findSubLocked(conn *rtConn, channel string, pattern bool) *subscription {
 	var list []*subscription
-	if pattern {
+	if conn != nil {
+		conn.mu.Lock()
+		defer conn.mu.Unlock()
+		list = conn.subs
+	} else if pattern {
 		list = psPatterns
 	} else if cs := psChannels[channel]; cs != nil {
 		list = cs.list
@@ -117,10 +121,15 @@ func removeSubLocked(s *subscription) {
 			delete(psChannels, s.channel)
 		}
 	}
-	if s.conn != nil {
-		s.conn.mu.Lock()
-		delete(s.conn.subs, s.id)
-		s.conn.mu.Unlock()
+	if c := s.conn; c != nil {
+		c.mu.Lock()
+		for i, cs := range c.subs {
+			if cs == s {
+				c.subs = slices.Delete(c.subs, i, i+1)
+				break
+			}
+		}
+		c.mu.Unlock()
 	}
 }
 
@@ -146,10 +155,7 @@ func unsubscribeID(id uint64) {
 // unsubscribeConn drops every subscription of a closing connection.
 func unsubscribeConn(c *rtConn) {
 	c.mu.Lock()
-	subs := make([]*subscription, 0, len(c.subs))
-	for _, s := range c.subs {
-		subs = append(subs, s)
-	}
+	subs := append([]*subscription(nil), c.subs...)
 	c.mu.Unlock()
 	if len(subs) == 0 {
 		return

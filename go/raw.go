@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -41,9 +42,8 @@ func (l *listener) serveRaw() error {
 			tc.SetNoDelay(true)
 		}
 		rc := newRTConn(newConnID(), connRaw, c, l)
-		rc.timeout = l.cfg.keepAlive
 		rc.queueEvent(event{typ: evOpen, sub: uint64(l.id) + 1, data: []byte(remoteIP(c))})
-		go rc.readRaw()
+		go rc.serveReads()
 	}
 }
 
@@ -55,30 +55,30 @@ func remoteIP(c net.Conn) string {
 	return ""
 }
 
-// readRaw hands what the client sends to Ruby until it goes. The buffer
-// is taken only once data is there, so an idle connection holds none.
+// readRaw hands what the client sends to Ruby until it goes (a client, or
+// a socket the poller cannot park). The buffer is taken only once data is
+// there, so an idle connection holds none.
 func (c *rtConn) readRaw() {
-	defer func() {
-		if c.listener != nil { // a client has none
-			c.listener.conns.rawClosed()
-		}
-		c.finish()
-	}()
-	for {
-		if err := waitReadable(c.netConn); err != nil {
-			return
-		}
-		bp := rawBufs.Get().(*[]byte)
-		n, err := c.netConn.Read(*bp)
-		if n > 0 {
-			c.lastRead.Store(time.Now().UnixNano())
-			c.queueEvent(event{typ: evMessage, flags: evBinary, data: (*bp)[:n]}) // copied on the way
-		}
-		rawBufs.Put(bp)
-		if err != nil {
-			return
-		}
+	defer c.finish()
+	for waitReadable(c.netConn) == nil && c.readRawOnce() {
+		c.awaitReadAhead()
 	}
+}
+
+// readRawOnce hands one read's bytes to Ruby; false once the client went.
+func (c *rtConn) readRawOnce() bool {
+	bp := rawBufs.Get().(*[]byte)
+	n, err := c.netConn.Read(*bp)
+	if n > 0 {
+		c.lastRead.Store(time.Now().UnixNano())
+		c.queueEvent(event{typ: evMessage, flags: evBinary, data: (*bp)[:n]}) // copied on the way
+	}
+	rawBufs.Put(bp)
+	if err != nil {
+		c.peerEOF = errors.Is(err, io.EOF) // replies still go out (finish)
+		return false
+	}
+	return true
 }
 
 // waitReadable blocks until c has bytes to read (or an error or EOF to

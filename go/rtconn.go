@@ -1,20 +1,25 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/fasthttp/websocket"
 )
 
 // rtConn is one long-lived connection: a WebSocket or SSE after its
-// upgrade, or a raw TCP one. Go owns the socket: one goroutine reads it, and writes go
-// through an outgoing queue that a flusher goroutine empties, started only
-// while there is something to write (an idle connection has no writer).
-// Ruby sees the connection through events, one at a time and in order.
+// upgrade, or a raw TCP one. Go owns the socket. It is read in passes while
+// it has bytes and parked in the poller in between (readpass.go), and
+// writes go through an outgoing queue that a flusher goroutine empties,
+// started only while there is something to write: an idle connection has
+// no goroutine at all. Ruby sees the connection through events, one at a
+// time and in order.
 type rtConn struct {
 	id       uint64
 	kind     connKind
@@ -27,15 +32,27 @@ type rtConn struct {
 	flushing    bool     // a flusher goroutine is running
 	closeAfter  bool     // close once out is written (close, close frame)
 	closed      bool     // the socket is closed; writes are refused
+	dialing     bool     // a client not connected yet (client.go); writes are refused
 	wantDrained bool     // Ruby wrote: tell it when the backlog empties
 	events      []event  // events waiting for the one with Ruby
+	queued      int      // bytes in events (maxReadAhead)
 	inRuby      bool     // an event of this connection is with Ruby
 	current     uint32   // the type of that event
 	finished    bool     // the close event was queued: nothing follows
-	subs        map[uint64]*subscription
+	peerClosed  bool     // the client sent its close frame: no linger
+	subs        []*subscription
 	timeout     time.Duration // idle time before a keep-alive ping
 	maxMsg      int           // the biggest message it takes, bytes
 	client      bool          // we dialed it (client.go): WebSocket frames are masked
+
+	// The reading side (readpass.go); only its owner touches the rest.
+	readState atomic.Uint32
+	sysConn   syscall.RawConn // the socket the poller watches, or nil
+	polled    bool            // sysConn is in the poller's set
+	ws        *websocket.Conn // a WebSocket's reader
+	wsIn      *bufio.Reader   // its buffer (a server's, for peeking frames)
+	wsClosing bool            // we sent a close: messages are dropped
+	peerEOF   bool            // a raw TCP peer half-closed: replies still go out
 
 	lastRead  atomic.Int64 // unix nanoseconds of the last frame read
 	lastWrite atomic.Int64
@@ -86,19 +103,30 @@ var (
 	liveConns sync.WaitGroup // until each connection's on_close ran
 )
 
+// newRTConn makes an accepted connection: upgraded from a request, or a
+// raw TCP service's.
 func newRTConn(id uint64, kind connKind, c net.Conn, l *listener) *rtConn {
-	rc := &rtConn{id: id, kind: kind, netConn: c, listener: l}
-	if l != nil { // a client has no listener (client.go)
-		rc.timeout, rc.maxMsg = l.cfg.ping, l.cfg.maxMsg
+	rc := &rtConn{id: id, kind: kind, netConn: c, listener: l, sysConn: syscallConn(c),
+		timeout: l.cfg.ping, maxMsg: l.cfg.maxMsg}
+	if kind == connRaw {
+		rc.timeout = l.cfg.keepAlive // before on_timeout
+	} else {
+		l.conns.upgraded()
 	}
+	rc.register()
+	return rc
+}
+
+// register makes the connection findable, once set up, and has a stopping
+// server wait for its on_close.
+func (c *rtConn) register() {
 	now := time.Now().UnixNano()
-	rc.lastRead.Store(now)
-	rc.lastWrite.Store(now)
+	c.lastRead.Store(now)
+	c.lastWrite.Store(now)
 	connsMu.Lock()
-	conns[id] = rc
+	conns[c.id] = c
 	connsMu.Unlock()
 	liveConns.Add(1)
-	return rc
 }
 
 func findConn(id uint64) *rtConn {
@@ -112,7 +140,7 @@ func findConn(id uint64) *rtConn {
 // or -1 when the connection is closed or closing.
 func (c *rtConn) write(frame []byte, fromRuby bool) int64 {
 	c.mu.Lock()
-	if c.closed || c.closeAfter {
+	if c.closed || c.closeAfter || c.dialing {
 		c.mu.Unlock()
 		return -1
 	}
@@ -143,6 +171,11 @@ func (c *rtConn) closeGracefully(last []byte) {
 	c.mu.Lock()
 	if c.closed || c.closeAfter {
 		c.mu.Unlock()
+		return
+	}
+	if c.dialing { // nothing to say yet: stop the dial
+		c.mu.Unlock()
+		c.abort()
 		return
 	}
 	if last != nil {
@@ -204,28 +237,71 @@ const lingerClose = 2 * time.Second
 
 // shutdownWrite ends the sending side after the last queued byte (so the
 // client reads everything, then EOF) and lets the reader finish the
-// connection when the client answers or lingerClose passes.
+// connection when the client answers, or abort it when lingerClose passes.
 func (c *rtConn) shutdownWrite() {
 	if cw, ok := c.netConn.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
-		c.netConn.SetReadDeadline(time.Now().Add(lingerClose))
+		time.AfterFunc(lingerClose, c.abort)
 		return
 	}
 	c.abort()
 }
 
+// waitWhile polls busy (run under c.mu) until it is false, the socket is
+// closed or limit passed: rare, short waits at a connection's end, not
+// worth a condition variable each.
+func (c *rtConn) waitWhile(limit time.Duration, busy func() bool) {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		c.mu.Lock()
+		wait := !c.closed && busy()
+		c.mu.Unlock()
+		if !wait {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 // awaitCloseFrame gives a close in progress (our answer to the client's
 // close frame, say) up to lingerClose to be written before the socket goes.
 func (c *rtConn) awaitCloseFrame() {
-	deadline := time.Now().Add(lingerClose)
-	for time.Now().Before(deadline) {
-		c.mu.Lock()
-		writing := c.closeAfter && c.flushing && !c.closed
-		c.mu.Unlock()
-		if !writing {
-			return
-		}
-		time.Sleep(2 * time.Millisecond) // rare and short: no condition variable for it
+	c.waitWhile(lingerClose, func() bool { return c.closeAfter && c.flushing })
+}
+
+// awaitReplies lets a raw TCP client that half-closed its side have what
+// it already sent handled, and the replies written, before the socket goes.
+func (c *rtConn) awaitReplies() {
+	c.waitWhile(writeStall, func() bool { return c.inRuby || len(c.events) > 0 || c.flushing })
+}
+
+// maxReadAhead bounds the bytes of a connection's messages waiting for
+// Ruby: past it the connection is not read (TCP slows the client down)
+// until Ruby is half-way through them.
+const maxReadAhead = 1 << 20
+
+// readAheadFull: Ruby is more than maxReadAhead behind this connection.
+func (c *rtConn) readAheadFull() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.queued > maxReadAhead
+}
+
+// pauseReading stops reading a connection Ruby is too far behind (it
+// stays out of the poller); done resumes it.
+func (c *rtConn) pauseReading() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.queued <= maxReadAhead {
+		return false
 	}
+	c.readState.Store(readPaused)
+	return true
+}
+
+// awaitReadAhead holds a reading goroutine (a client's) while Ruby is too
+// far behind; parked connections pause instead (pauseReading).
+func (c *rtConn) awaitReadAhead() {
+	c.waitWhile(time.Duration(math.MaxInt64), func() bool { return c.queued > maxReadAhead })
 }
 
 // lingerClose ends the sending side and reads what the client still sends
@@ -250,7 +326,7 @@ func (c *rtConn) lingerClose() {
 }
 
 // abort closes the socket at once; the reader then sees the error and
-// finishes the connection.
+// finishes the connection (or, when it is parked, abort does).
 func (c *rtConn) abort() {
 	c.mu.Lock()
 	if c.closed {
@@ -262,13 +338,14 @@ func (c *rtConn) abort() {
 	c.pending = 0
 	c.mu.Unlock()
 	c.netConn.Close()
+	c.finishParked()
 }
 
 // backlog is the number of bytes not yet written, or -1 once closed.
 func (c *rtConn) backlog() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed || c.finished {
+	if c.closed || c.finished || c.dialing {
 		return -1
 	}
 	return c.pending
@@ -291,6 +368,7 @@ func (c *rtConn) queueEvent(e event) {
 			e.data = bytes.Clone(e.data)
 		}
 		c.events = append(c.events, e)
+		c.queued += len(e.data) + len(e.channel)
 		c.mu.Unlock()
 		return
 	}
@@ -315,41 +393,70 @@ func (c *rtConn) done() {
 		liveConns.Done()
 		return
 	}
+	var next *event
 	if len(c.events) == 0 {
 		c.inRuby = false
 		c.current = 0
-		c.mu.Unlock()
-		return
+	} else {
+		e := c.events[0]
+		c.events[0] = event{}
+		c.events = c.events[1:]
+		if len(c.events) == 0 {
+			c.events = nil
+		}
+		c.queued -= len(e.data) + len(e.channel)
+		c.current = e.typ
+		next = &e
 	}
-	e := c.events[0]
-	c.events[0] = event{}
-	c.events = c.events[1:]
-	if len(c.events) == 0 {
-		c.events = nil
+	resume := c.readState.Load() == readPaused && c.queued <= maxReadAhead/2
+	if resume {
+		c.readState.Store(readActive)
 	}
-	c.current = e.typ
 	c.mu.Unlock()
-	pushEvent(taskConn, c.id, e)
+	if next != nil {
+		pushEvent(taskConn, c.id, *next)
+	}
+	if resume {
+		go c.readPass(false)
+	}
 }
 
-// finish runs once the reader ends: the socket closes, subscriptions go
-// and Ruby gets on_close (after any events still queued).
+// finish runs once, when reading ended: the socket closes, subscriptions
+// go and Ruby gets on_close (after any events still queued). After a
+// completed close handshake nothing is left to read, so no linger.
 // The connection stays findable until Ruby handled on_close (done).
 func (c *rtConn) finish() {
+	if c.peerEOF {
+		c.awaitReplies()
+	}
 	c.awaitCloseFrame()
-	c.lingerClose()
+	c.mu.Lock()
+	handshakeDone := c.peerClosed
+	c.mu.Unlock()
+	if !handshakeDone {
+		c.lingerClose()
+	}
 	c.abort()
+	if c.listener != nil {
+		c.listener.conns.longLivedClosed()
+	}
 	unsubscribeConn(c)
 	c.queueEvent(event{typ: evClose})
 }
+
+// keepAliveTick is how often keepAlive looks. A connection counts as due
+// when its interval ends within half a tick, so -ping N means about N
+// seconds, not N+1.
+const keepAliveTick = time.Second
 
 // keepAlive pings every connection that wrote nothing for its interval,
 // and closes those that sent nothing (not even a pong) for three of them;
 // a raw TCP connection gets on_timeout instead (raw.go).
 // One goroutine per process scans all connections, instead of a timer each.
 func keepAlive(stop <-chan struct{}) {
-	tick := time.NewTicker(time.Second)
+	tick := time.NewTicker(keepAliveTick)
 	defer tick.Stop()
+	var list []*rtConn
 	for {
 		select {
 		case <-stop:
@@ -357,7 +464,6 @@ func keepAlive(stop <-chan struct{}) {
 		case t := <-tick.C:
 			now := t.UnixNano()
 			connsMu.RLock()
-			list := make([]*rtConn, 0, len(conns))
 			for _, c := range conns {
 				list = append(list, c)
 			}
@@ -369,8 +475,9 @@ func keepAlive(stop <-chan struct{}) {
 				if d <= 0 {
 					continue
 				}
+				due := d - keepAliveTick/2
 				if c.kind == connRaw {
-					if c.timedOut(now, d) {
+					if c.timedOut(now, due) {
 						c.queueEvent(event{typ: evTimeout})
 					}
 					continue
@@ -380,10 +487,12 @@ func keepAlive(stop <-chan struct{}) {
 					c.abort()
 					continue
 				}
-				if now-c.lastWrite.Load() >= int64(d) { // nothing written: ping
+				if now-c.lastWrite.Load() >= int64(due) { // nothing written: ping
 					c.ping()
 				}
 			}
+			clear(list)
+			list = list[:0]
 		}
 	}
 }
@@ -415,7 +524,14 @@ func shutdownConns() {
 	}
 	connsMu.RUnlock()
 	for _, c := range list {
-		c.queueEvent(event{typ: evShutdown})
+		c.mu.Lock()
+		dialing := c.dialing
+		c.mu.Unlock()
+		if dialing {
+			c.abort() // on_close alone, as for a failed dial
+		} else {
+			c.queueEvent(event{typ: evShutdown})
+		}
 	}
 }
 

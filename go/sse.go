@@ -44,20 +44,25 @@ func (l *listener) upgradeSSE(ctx *fasthttp.RequestCtx, id uint64, extra http.He
 		if len(lastID) > 0 {
 			rc.queueEvent(event{typ: evReconnect, data: lastID})
 		}
-		return rc.readSSE
+		return rc.serveReads
 	})
 }
 
 // readSSE waits for the client to go: it sends nothing after the request.
 func (c *rtConn) readSSE() {
 	defer c.finish()
-	var buf [64]byte
-	for {
-		if _, err := c.netConn.Read(buf[:]); err != nil {
-			return
-		}
-		c.lastRead.Store(time.Now().UnixNano())
+	for c.discardRead() {
 	}
+}
+
+// discardRead reads once and drops what came; false once the client went.
+func (c *rtConn) discardRead() bool {
+	var buf [64]byte
+	if _, err := c.netConn.Read(buf[:]); err != nil {
+		return false
+	}
+	c.lastRead.Store(time.Now().UnixNano())
+	return true
 }
 
 // sseEvent formats one event; every line of data gets its own `data:`.

@@ -35,6 +35,7 @@ func (c *rtConn) readEventStream(body io.ReadCloser) {
 		if len(line) == 0 {
 			if hasData {
 				c.queueEvent(sseClientEvent(id, name, data.Bytes()))
+				c.awaitReadAhead()
 			}
 			name, hasData = nil, false
 			data.Reset()

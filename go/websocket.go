@@ -24,12 +24,18 @@ import (
 // (rtconn.go), so Ruby never blocks and broadcasts share one encoded frame.
 
 // wsReadBuffer is the reader's buffer: small, as most of an idle
-// connection's memory is buffers. Bigger messages just take more reads.
-const wsReadBuffer = 512
+// connection's memory is buffers. Bigger messages just take more reads, or
+// are read past it. It must hold a whole control frame (131 bytes), and
+// the Upgrader adopts our reader (see handshakeWriter) only above 256.
+const wsReadBuffer = 288
+
+// unusedWriteBuffers keeps the library from allocating a write buffer per
+// connection: nothing writes through it (our frames go through rtConn's queue).
+var unusedWriteBuffers = &sync.Pool{}
 
 var wsUpgrader = websocket.Upgrader{
-	ReadBufferSize:    wsReadBuffer,
-	WriteBufferPool:   &sync.Pool{}, // never used: nothing writes through it
+	ReadBufferSize:    0, // read through handshakeWriter's reader, which we keep
+	WriteBufferPool:   unusedWriteBuffers,
 	EnableCompression: true,
 	// Like iodine, the app decides who may connect (it sees HTTP_ORIGIN).
 	CheckOrigin: func(*http.Request) bool { return true },
@@ -76,7 +82,7 @@ func (l *listener) upgradeWebSocket(ctx *fasthttp.RequestCtx, id uint64, extra h
 		}
 	}
 	hijackRaw(ctx, l.cfg.maxHeader, func(c net.Conn) func() {
-		w := &handshakeWriter{conn: c, header: http.Header{}}
+		w := &handshakeWriter{conn: c, header: http.Header{}, in: bufio.NewReaderSize(c, wsReadBuffer)}
 		ws, err := wsUpgrader.Upgrade(w, req, extra)
 		rc := newRTConn(id, connWebSocket, c, l)
 		if err != nil {
@@ -84,25 +90,28 @@ func (l *listener) upgradeWebSocket(ctx *fasthttp.RequestCtx, id uint64, extra h
 			rc.finish()
 			return nil
 		}
+		rc.wsIn = w.in
 		rc.setupWebSocket(ws)
 		rc.queueEvent(event{typ: evOpen})
-		return func() { rc.readWebSocket(ws) }
+		return rc.serveReads
 	})
 }
 
 // handshakeWriter lets websocket.Upgrader take over a connection fasthttp
-// already gave up: it is the http.Hijacker the Upgrader expects.
+// already gave up: it is the http.Hijacker the Upgrader expects. Its
+// reader becomes the connection's, so a read pass can see what is buffered.
 type handshakeWriter struct {
 	conn   net.Conn
 	header http.Header
+	in     *bufio.Reader
 }
 
 func (w *handshakeWriter) Header() http.Header         { return w.header }
 func (w *handshakeWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (w *handshakeWriter) WriteHeader(int)             {}
 func (w *handshakeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	// Tiny buffers: the Upgrader reads with its own and writes the 101 itself.
-	return w.conn, bufio.NewReadWriter(bufio.NewReaderSize(w.conn, 16), bufio.NewWriterSize(w.conn, 16)), nil
+	// A tiny writer: the Upgrader writes the 101 itself.
+	return w.conn, bufio.NewReadWriter(w.in, bufio.NewWriterSize(w.conn, 16)), nil
 }
 
 var wsMessageBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -110,6 +119,7 @@ var wsMessageBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // setupWebSocket routes the library's control-frame answers through the
 // write queue and sets the message limit.
 func (c *rtConn) setupWebSocket(ws *websocket.Conn) {
+	c.ws = ws
 	ws.SetReadLimit(int64(c.maxMsg))
 	ws.SetPingHandler(func(data string) error {
 		c.lastRead.Store(time.Now().UnixNano())
@@ -121,6 +131,9 @@ func (c *rtConn) setupWebSocket(ws *websocket.Conn) {
 		return nil
 	})
 	ws.SetCloseHandler(func(code int, text string) error {
+		c.mu.Lock()
+		c.peerClosed = true
+		c.mu.Unlock()
 		if code == websocket.CloseNoStatusReceived {
 			c.closeGracefully(c.frame(websocket.CloseMessage, nil))
 		} else {
@@ -130,48 +143,160 @@ func (c *rtConn) setupWebSocket(ws *websocket.Conn) {
 	})
 }
 
-// readWebSocket reads messages until the connection ends, handing each to
-// Ruby as an on_message event.
-func (c *rtConn) readWebSocket(ws *websocket.Conn) {
+// readWebSocket reads messages until the connection ends (a client, or a
+// socket the poller cannot park).
+func (c *rtConn) readWebSocket() {
 	defer c.finish()
-	for {
-		typ, r, err := ws.NextReader()
-		if err != nil {
-			c.readEnded(err)
-			return
+	for c.readMessage() {
+		c.awaitReadAhead()
+	}
+}
+
+// wsReadReady is a parked WebSocket's read pass (readpass.go). Pings and
+// pongs alone are answered here: inside the library, the reader would go
+// on to wait for the next frame and keep a goroutine for it. Messages,
+// close frames and anything malformed go through fasthttp/websocket.
+// True: park again; false: reading ended.
+func (c *rtConn) wsReadReady(woken bool) bool {
+	canFill := woken
+	for !c.wsClosing {
+		if c.readAheadFull() {
+			return true // readPass pauses it; what is buffered waits in wsIn
 		}
-		c.lastRead.Store(time.Now().UnixNano())
-		buf := wsMessageBufs.Get().(*bytes.Buffer)
-		buf.Reset()
-		// The library's limit counts bytes on the wire; this one counts a
-		// deflated message's inflated size too.
-		limit := int64(c.maxMsg)
-		n, err := buf.ReadFrom(io.LimitReader(r, limit+1))
-		if err != nil {
-			wsMessageBufs.Put(buf)
-			c.readEnded(err)
-			return
+		b, _ := c.wsIn.Peek(c.wsIn.Buffered())
+		switch kind, size := peekFrame(b, !c.client); kind {
+		case peekIncomplete:
+			if !canFill && !c.prefixPending() {
+				return true
+			}
+			canFill = false
+			if _, err := c.wsIn.Peek(len(b) + 1); err != nil { // one read, which has bytes
+				c.readEnded(err)
+				return false
+			}
+		case peekPing, peekPong:
+			c.lastRead.Store(time.Now().UnixNano())
+			if kind == peekPing {
+				c.write(c.frame(websocket.PongMessage, framePayload(b[:size])), false)
+			}
+			c.wsIn.Discard(size)
+		case peekShortClose: // the library would read it as "no status"
+			logf(levelDebug, "connection %d: close frame with a 1-byte payload; closing (1002)", c.id)
+			c.mu.Lock()
+			c.peerClosed = true
+			c.mu.Unlock()
+			c.closeGracefully(c.closeFrame(websocket.CloseProtocolError, ""))
+			return false
+		default:
+			if !c.readMessage() {
+				return false
+			}
+			canFill = false
 		}
-		if n > limit {
-			wsMessageBufs.Put(buf)
-			logf(levelInfo, "connection %d: message over %d bytes; closed (1009)", c.id, limit)
-			c.closeGracefully(c.closeFrame(websocket.CloseMessageTooBig, ""))
-			continue // the client answers the close, then the read fails
-		}
-		e := event{typ: evMessage, data: buf.Bytes()}
-		if typ == websocket.BinaryMessage {
-			e.flags = evBinary
-		} else if !utf8.Valid(e.data) {
-			wsMessageBufs.Put(buf)
-			logf(levelDebug, "connection %d: text message is not UTF-8; closing (1007)", c.id)
-			c.closeGracefully(c.closeFrame(websocket.CloseInvalidFramePayloadData, "invalid UTF-8"))
-			continue // the client answers the close, then the read fails
-		}
-		c.queueEvent(e)
+	}
+	// After a close of ours, read what the client still sends (dropped)
+	// until its close reply, or until the linger ends the connection.
+	for c.readMessage() {
+	}
+	return false
+}
+
+// readMessage reads one message through the library and hands it to Ruby
+// as an on_message event; false once reading ended. Once we sent a close
+// (1009, 1007), messages are read and dropped.
+func (c *rtConn) readMessage() bool {
+	typ, r, err := c.ws.NextReader()
+	if err != nil {
+		c.readEnded(err)
+		return false
+	}
+	c.lastRead.Store(time.Now().UnixNano())
+	buf := wsMessageBufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
 		if buf.Cap() <= 64<<10 {
 			wsMessageBufs.Put(buf)
 		}
+	}()
+	// The library's limit counts bytes on the wire; this one counts a
+	// deflated message's inflated size too.
+	limit := int64(c.maxMsg)
+	n, err := buf.ReadFrom(io.LimitReader(r, limit+1))
+	switch {
+	case err != nil:
+		c.readEnded(err)
+		return false
+	case c.wsClosing:
+	case n > limit:
+		logf(levelInfo, "connection %d: message over %d bytes; closed (1009)", c.id, limit)
+		c.closeOnError(websocket.CloseMessageTooBig, "")
+	case typ == websocket.BinaryMessage:
+		c.queueEvent(event{typ: evMessage, flags: evBinary, data: buf.Bytes()})
+	case !utf8.Valid(buf.Bytes()):
+		logf(levelDebug, "connection %d: text message is not UTF-8; closing (1007)", c.id)
+		c.closeOnError(websocket.CloseInvalidFramePayloadData, "invalid UTF-8")
+	default:
+		c.queueEvent(event{typ: evMessage, data: buf.Bytes()})
 	}
+	return true
+}
+
+// closeOnError sends our close frame for a message we refuse; the client
+// answers it, then the read fails.
+func (c *rtConn) closeOnError(code int, reason string) {
+	c.wsClosing = true
+	c.closeGracefully(c.closeFrame(code, reason))
+}
+
+// Frames a read pass looks at before the library (peekFrame).
+const (
+	peekIncomplete = iota // the frame has not fully arrived
+	peekOther             // a message, a close, anything the library judges
+	peekPing
+	peekPong
+	peekShortClose // a close frame with a 1-byte payload: a protocol error
+)
+
+// peekFrame classifies the frame at the start of b (RFC 6455 5.2): a
+// well-formed ping or pong, all there, is the read pass's to answer.
+// masked: what a client must send (a server's frames are not masked).
+func peekFrame(b []byte, masked bool) (kind, size int) {
+	if len(b) < 2 {
+		return peekIncomplete, 0
+	}
+	opcode, length := int(b[0]&0x0f), int(b[1]&0x7f)
+	if opcode < websocket.CloseMessage || b[0]&0xf0 != 0x80 || (b[1]&0x80 != 0) != masked || length > 125 {
+		return peekOther, 0 // data, fragments, reserved bits, bad masking: the library's
+	}
+	size = 2 + length
+	if masked {
+		size += 4
+	}
+	if len(b) < size {
+		return peekIncomplete, 0
+	}
+	switch {
+	case opcode == websocket.PingMessage:
+		return peekPing, size
+	case opcode == websocket.PongMessage:
+		return peekPong, size
+	case opcode == websocket.CloseMessage && length == 1:
+		return peekShortClose, size
+	}
+	return peekOther, 0
+}
+
+// framePayload copies a short frame's payload (peekFrame), unmasked.
+func framePayload(frame []byte) []byte {
+	length := int(frame[1] & 0x7f)
+	if frame[1]&0x80 == 0 {
+		return bytes.Clone(frame[2 : 2+length])
+	}
+	key, p := frame[2:6], bytes.Clone(frame[6:6+length])
+	for i := range p {
+		p[i] ^= key[i&3]
+	}
+	return p
 }
 
 // readEnded explains why a WebSocket stopped reading, at debug level: the

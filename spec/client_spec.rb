@@ -112,6 +112,21 @@ RSpec.describe "WebSocket, SSE and TCP clients" do
     server&.close
   end
 
+  # A dial takes up to 10 s; the connection exists meanwhile.
+  { "conn.close" => "close_dialing", "Iodine.stop" => "stop_dialing" }.each do |what, mode|
+    it "cancels a WebSocket dial on #{what}: on_close alone, long before the handshake timeout" do
+      port, thread, server = with_peer { |sock| sock.wait_readable(8) && sleep(8) } # never answers
+      started = now
+      lines, err = run_client(mode, "ws://127.0.0.1:#{port}/", timeout: 8)
+      expect(lines).to eq(["close false", "stopped"])
+      expect(now - started).to be < 6
+      expect(err).not_to match(/failed/) # a cancelled dial is not a failure worth a warning
+    ensure
+      server&.close
+      thread&.kill
+    end
+  end
+
   it "refuses a url it can't dial, and a handler-less client, at once" do
     out, err, status = IodineSpec.run_command(
       {}, IodineSpec::RUBY, "-I", File.join(IodineSpec::ROOT, "lib"), "-e",

@@ -12,9 +12,10 @@ RSpec.describe "Raw TCP services" do
   end
 
   def start_raw_app(workers: 0, threads: 1)
-    @ports = { echo: free_port, silent: free_port, patient: free_port, http: free_port }
+    @ports = { echo: free_port, silent: free_port, patient: free_port, http: free_port, sink: free_port }
     env = { "PORT" => @ports[:echo].to_s, "PORT2" => @ports[:silent].to_s, "PORT3" => @ports[:patient].to_s,
-            "PORT4" => @ports[:http].to_s, "WORKERS" => workers.to_s, "THREADS" => threads.to_s }
+            "PORT4" => @ports[:http].to_s, "PORT5" => @ports[:sink].to_s,
+            "WORKERS" => workers.to_s, "THREADS" => threads.to_s }
     cmd = [IodineSpec::RUBY, "-I", File.join(IodineSpec::ROOT, "lib"), IodineSpec.fixture("raw_app.rb")]
     server = IodineSpec::Server.new(cmd, port: @ports[:http], env: env)
     server.start
@@ -54,6 +55,35 @@ RSpec.describe "Raw TCP services" do
       expect(c.read_until("closing\n")).to eq("closing\n")
       expect(c.closed?).to be(true)
       expect(@server.wait_for_log(/echo closed false/)).to be_truthy
+    end
+
+    it "answers a client that half-closed (sent EOF) before closing: printf | nc -N" do
+      c = tcp
+      c.read_until("\n")
+      c.write("hello\n").close_write
+      expect(c.read_until("hello\n")).to eq("hello\n")
+      expect(c.closed?).to be(true)
+      expect(@server.wait_for_log(/echo closed false/)).to be_truthy
+    end
+
+    # Bytes the app has not taken yet stay in the socket: a client that
+    # sends faster than the app reads is slowed down by TCP instead of
+    # growing the server's memory, and nothing it sent is lost.
+    it "stops reading a client that is over 1 MB ahead of its handler, and loses nothing" do
+      c = tcp(@ports[:sink])
+      c.read_until("sink\n")
+      chunk = ("x" * 65_536).b
+      sent = 0
+      deadline = now + 1.5 # the handler sleeps 2 s in its first on_message
+      while now < deadline && sent < 64 << 20
+        begin
+          sent += c.socket.write_nonblock(chunk)
+        rescue IO::WaitWritable
+          c.socket.wait_writable(0.05)
+        end
+      end
+      expect(sent).to be < 24 << 20, "the server took #{sent >> 20} MB from a client whose handler was asleep"
+      expect(c.read_until("total #{sent}\n", timeout: 20)).to end_with("total #{sent}\n")
     end
 
     it "logs an exception in a callback and keeps serving that connection and others" do

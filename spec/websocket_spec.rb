@@ -83,6 +83,7 @@ RSpec.describe "WebSocket" do
           expect(ws.response_headers["upgrade"].to_s.downcase).to eq("websocket")
           expect(ws.response_headers["connection"].to_s.downcase).to include("upgrade")
           expect(ws.response_headers["x-upgrade-app"]).to eq("yes")
+          expect(ws.response.head).to include("\r\nx-upgrade-app: yes\r\n") # the app's own case
           expect(ws.protocol).to be_nil
         end
       end
@@ -259,6 +260,20 @@ RSpec.describe "WebSocket" do
         end
       end
 
+      # RFC 6455 7.1.1: after the handshake the server closes TCP first; the
+      # linger that waits for a client's reply is not for a finished handshake.
+      it "closes TCP and runs on_close at once after a close handshake, while the client keeps its socket" do
+        [["close 1000 from the client", ->(ws) { ws.close(1000) }, %w[open close]],
+         ["conn.close on the server", ->(ws) { ws.send_text("close") }, %w[open msg:close close]]].each do |what, start, log|
+          ws_session do |ws, id|
+            start.call(ws)
+            expect(ws.read_message(timeout: 3)[0, 2]).to eq([:close, 1000]), what # read_message answers a close
+            expect(ws.wait_closed(timeout: 1.2)).to be(true), "#{what}: TCP still open 1.2 s after the handshake"
+            expect(stats_after_close(id, timeout: 1)["log"]).to eq(log), what
+          end
+        end
+      end
+
       it "answers an empty close frame and closes TCP" do
         ws_session do |ws, _id|
           ws.close(nil)
@@ -316,11 +331,29 @@ RSpec.describe "WebSocket" do
         end
       end
 
-      # fasthttp/websocket reports a 1-byte close payload as "no status"
-      # (1005), the same as an empty one, so the server answers it with an
-      # empty close instead of 1002 (Autobahn 7.3.2). Known gap.
+      # A 1-byte close payload (Autobahn 7.3.2): fasthttp/websocket reads it
+      # as "no status", so the server's read pass catches it first.
       it "rejects a close frame with a 1-byte payload" do
-        skip "fasthttp/websocket hides the 1-byte close payload (answered with an empty close, not 1002)"
+        ws_session do |ws, id|
+          ws.send_frame(opcode: :close, payload: "x")
+          expect_closed_with(ws, 1002)
+          expect(stats_after_close(id)["log"]).to eq(%w[open close])
+        end
+        expect_echo_works
+      end
+
+      it "rejects a 1-byte close payload that arrives behind a message and in pieces" do
+        ws_session do |ws, id|
+          frame = IodineSpec::WSClient.encode_frame(opcode: :close, payload: "x")
+          ws.send_frame(opcode: :text, payload: "before")
+          ws.send_raw(frame[0, 3])
+          sleep 0.1
+          ws.send_raw(frame[3..])
+          expect(ws.read_message).to eq([:text, "UTF-8:before"])
+          expect_closed_with(ws, 1002)
+          expect(stats_after_close(id)["log"]).to eq(%w[open msg:before close])
+        end
+        expect_echo_works
       end
 
       it "rejects a new text frame inside a fragmented message" do
@@ -561,6 +594,24 @@ RSpec.describe "WebSocket" do
     it "pings an idle client within about 3 s" do
       ws_session do |ws, _id|
         expect(ws.read_message(timeout: 3, reply: false)).to eq([:ping, ""])
+      end
+    end
+
+    it "pings every interval, not every interval plus a second" do
+      ws_session do |ws, _id|
+        pings = 0
+        deadline = now + 4.5
+        while now < deadline
+          begin
+            next unless ws.read_message(timeout: 0.2, reply: false) == [:ping, ""]
+
+            pings += 1
+            ws.pong # an answer keeps the connection open past three intervals
+          rescue IodineSpec::WSClient::Timeout
+            nil
+          end
+        end
+        expect(pings).to be >= 3, "#{pings} pings in 4.5 s with -ping 1"
       end
     end
 

@@ -6,7 +6,7 @@ module IodineSpec
   # A plain TCP client for raw services: reads what arrives into a buffer
   # and waits (bounded) for text in it or for the server to close.
   class TCPClient
-    attr_reader :received
+    attr_reader :received, :socket
 
     def initialize(port, host: "127.0.0.1", timeout: 5)
       @socket = Socket.tcp(host, port, connect_timeout: timeout)
@@ -51,6 +51,12 @@ module IodineSpec
 
     def close
       @socket.close unless @socket.closed?
+    end
+
+    # Half-closes: the server reads EOF, and may still answer.
+    def close_write
+      @socket.close_write
+      self
     end
 
     private

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"net"
+	"syscall"
+)
+
+// A connection's reading side. A connection the poller can park
+// (poller_linux.go) is read in passes: nothing runs for it while its socket
+// is quiet; when bytes arrive one read pass handles them and parks it
+// again. Clients, and sockets the poller cannot watch, keep one goroutine
+// that reads in a loop until the connection ends.
+//
+// readState says who owns the reading side. Its changes are the only way
+// to take it over, so finish runs once: after the last pass, or from abort
+// when the connection was parked and nobody would read the error.
+const (
+	readActive uint32 = iota // a pass or the reading goroutine owns it
+	readParked               // armed in the poller; nobody reads
+	readPaused               // Ruby is too far behind (pauseReading); nobody reads
+	readDone                 // reading ended; finish runs
+)
+
+// serveReads reads the connection until it ends.
+func (c *rtConn) serveReads() {
+	if c.sysConn != nil && !c.client && parkingPoller() != nil {
+		c.readPass(false)
+		return
+	}
+	switch c.kind {
+	case connWebSocket:
+		c.readWebSocket()
+	case connSSE:
+		c.readSSE()
+	default:
+		c.readRaw()
+	}
+}
+
+// readPass handles what the connection has to read, then parks it, or
+// finishes it once reading ended. woken: the poller found the socket
+// readable, so one read returns without waiting.
+func (c *rtConn) readPass(woken bool) {
+	var more bool
+	switch c.kind {
+	case connWebSocket:
+		more = c.wsReadReady(woken)
+	case connSSE:
+		more = !woken || c.discardRead()
+	default:
+		more = !woken || c.readRawOnce()
+	}
+	if more {
+		if c.pauseReading() {
+			return
+		}
+		c.readState.Store(readParked)
+		if idlePoller.arm(c) == nil {
+			return
+		}
+		// The socket closed under us: whoever leaves readParked finishes.
+		if !c.readState.CompareAndSwap(readParked, readDone) {
+			return
+		}
+	} else {
+		c.readState.Store(readDone)
+	}
+	c.finish()
+}
+
+// readable is the poller's report: the socket has something to read.
+func (c *rtConn) readable() {
+	if c.readState.CompareAndSwap(readParked, readActive) {
+		go c.readPass(true)
+	}
+}
+
+// finishParked finishes a connection closed while parked or paused: no
+// read pass will come to see the error. False when something else reads it.
+func (c *rtConn) finishParked() bool {
+	if !c.readState.CompareAndSwap(readParked, readDone) && !c.readState.CompareAndSwap(readPaused, readDone) {
+		return false
+	}
+	go c.finish()
+	return true
+}
+
+// prefixPending: bytes fasthttp read past the upgrade request are still
+// waiting in front of the socket (hijack.go).
+func (c *rtConn) prefixPending() bool {
+	p, ok := c.netConn.(*prefixConn)
+	return ok && len(p.prefix) > 0
+}
+
+// syscallConn is the socket under c that the poller can watch, or nil.
+func syscallConn(c net.Conn) syscall.RawConn {
+	if p, ok := c.(*prefixConn); ok {
+		c = p.Conn
+	}
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return raw
+}
