@@ -57,7 +57,6 @@ RSpec.describe "Tasks and timers" do
     # Timers run on the server's Ruby threads (-t), as iodine's do: with one
     # thread, a timer never runs while a request is being handled.
     it "with -t 1, runs no timer block while a request is in the app" do
-      skip "timers still run on Ruby threads of their own (issue 5: move them onto the task queue)"
       before, after = get(@port, "/sleep").body.split(",").map(&:to_i)
       expect(after).to eq(before), "the 50 ms timer ticked #{after - before} times during a 0.5 s request with -t 1"
     end
