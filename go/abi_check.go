@@ -35,6 +35,8 @@ const (
 	_ = uint(taskConn - C.IODINE_TASK_CONN)
 	_ = uint(C.IODINE_TASK_PUBSUB - taskPubSub)
 	_ = uint(taskPubSub - C.IODINE_TASK_PUBSUB)
+	_ = uint(C.IODINE_TASK_TIMER - taskTimer)
+	_ = uint(taskTimer - C.IODINE_TASK_TIMER)
 	_ = uint(C.IODINE_EV_PUBSUB - evPubSub)
 	_ = uint(evPubSub - C.IODINE_EV_PUBSUB)
 	_ = uint(C.IODINE_EV_RECONNECT - evReconnect)

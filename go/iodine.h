@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define IODINE_ABI_VERSION 6
+#define IODINE_ABI_VERSION 7
 
 /* A string inside a task block: byte offset from the block start, length. */
 typedef struct {
@@ -34,6 +34,7 @@ enum iodine_task_kind {
   IODINE_TASK_HTTP = 1,   /* an HTTP request for a Rack app (iodine_task_t) */
   IODINE_TASK_CONN = 2,   /* a WebSocket/SSE/raw TCP connection's event (iodine_event_t) */
   IODINE_TASK_PUBSUB = 3, /* a message for an Iodine.subscribe block */
+  IODINE_TASK_TIMER = 4,  /* a due timer's run (iodine_event_t, no data) */
 };
 
 /* iodine_task_t.flags */
@@ -88,8 +89,9 @@ enum iodine_event_flags {
  * Every task that is not an HTTP request: a connection's event, a pub/sub
  * delivery or a timer. It shares iodine_task_t's first three fields (the
  * queue link, handle and kind), so the queue carries both; the consumer
- * reads kind and casts. handle is the connection id (IODINE_TASK_CONN) or
- * the subscription id (IODINE_TASK_PUBSUB).
+ * reads kind and casts. handle is the connection id (IODINE_TASK_CONN),
+ * the subscription id (IODINE_TASK_PUBSUB) or the timer id
+ * (IODINE_TASK_TIMER).
  */
 typedef struct iodine_event {
   struct iodine_task *next;
@@ -250,6 +252,18 @@ void iodine_pubsub_hub_connect(char *path);
 uint64_t iodine_conn_new_id(void);
 void iodine_connect(uint64_t id, int kind, char *url, char *headers,
                     size_t headers_len, int idle, int max_msg);
+
+/* ---- timers (go/timers.go) ----
+ * iodine_timer_add schedules timer id (chosen by Ruby) to run after
+ * delay_ms, then every interval_ms, repetitions times in all (0: forever);
+ * -1 once the server is stopping (or if id is taken). Each run arrives as an
+ * IODINE_TASK_TIMER task; the next is scheduled only after Ruby calls
+ * iodine_timer_done for it, at the later of the previous due time plus the
+ * interval and now. iodine_timer_done returns 1 while the timer goes on, 0
+ * once it is over (its last run, or dropped by iodine_stop). */
+int iodine_timer_add(uint64_t id, int64_t delay_ms, int64_t interval_ms,
+                     int64_t repetitions);
+int iodine_timer_done(uint64_t id);
 #endif
 
 #endif /* IODINE_H */

@@ -190,8 +190,9 @@ func start(gomaxprocs int) {
 // stop shuts every server down gracefully in the background: listeners
 // close at once, requests in flight finish, idle connections close. After
 // timeout the remaining connections are closed. It never waits itself: the
-// caller holds the GVL.
+// caller holds the GVL. Timers are dropped at once.
 func stop(timeout time.Duration) {
+	timersStop()
 	stopOnce.Do(func() {
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)

@@ -57,9 +57,39 @@ RSpec.describe "Tasks and timers" do
     # Timers run on the server's Ruby threads (-t), as iodine's do: with one
     # thread, a timer never runs while a request is being handled.
     it "with -t 1, runs no timer block while a request is in the app" do
-      skip "timers still run on Ruby threads of their own (issue 5: move them onto the task queue)"
       before, after = get(@port, "/sleep").body.split(",").map(&:to_i)
       expect(after).to eq(before), "the 50 ms timer ticked #{after - before} times during a 0.5 s request with -t 1"
+    end
+  end
+
+  describe "on the server's threads (-t 2)" do
+    serve_fixture "timers_app.ru", threads: 2
+
+    it "runs timers on the other thread while one is busy in a long request" do
+      expect(wait_until(timeout: 5) { get(@port, "/ticks").body.to_i >= 1 }).to be(true)
+      before, after = get(@port, "/sleep").body.split(",").map(&:to_i)
+      expect(after - before).to be >= 2, "the 50 ms timer ticked #{after - before} times during a 0.5 s request"
+    end
+
+    # run_every(50, 12) whose first 4 runs take 0.25 s: a run is never queued
+    # behind (or beside) a running one, so the runs never overlap, only a
+    # few fit in the slow second, and the fast runs after it come an
+    # interval apart rather than in a burst of runs that piled up.
+    it "never overlaps or piles up the runs of a repeating timer slower than its interval" do
+      expect(get(@port, "/slow").body).to eq("scheduled")
+      runs = nil
+      done = wait_until(timeout: 15) { (runs = JSON.parse(get(@port, "/slow_log").body)).size >= 12 }
+      expect(done).to be(true), "only #{runs&.size} of 12 runs after 15 s: #{runs.inspect}"
+      sleep 0.3 # room for a wrong 13th run
+      runs = JSON.parse(get(@port, "/slow_log").body).sort_by(&:first)
+      expect(runs.size).to eq(12)
+      runs.each_cons(2) do |(_, prev_end), (start, _)|
+        expect(start).to be >= prev_end, "a run started before the previous one ended: #{runs.inspect}"
+      end
+      first = runs[0][0]
+      in_slow_second = runs.count { |(start, _)| start - first < 0.9 }
+      expect(in_slow_second).to be <= 4, "#{in_slow_second} runs started in the first 0.9 s: #{runs.inspect}"
+      expect(runs[11][0] - runs[4][0]).to be >= 0.2, "the 8 fast runs came in a burst: #{runs.inspect}"
     end
   end
 
@@ -71,6 +101,22 @@ RSpec.describe "Tasks and timers" do
       expect(server.killed?).to be(false)
       expect(status&.exitstatus).to eq(0)
       expect(now - started).to be < 5
+    end
+  end
+
+  it "runs no timer block once shutdown began, while a request in flight keeps the server up" do
+    with_server("timers_app.ru") do |server|
+      expect(wait_until(timeout: 5) { get(server.port, "/ticks").body.to_i >= 2 }).to be(true)
+      slow = Thread.new { get(server.port, "/sleep").body }
+      sleep 0.1 # the request is in the app
+      status = server.stop(timeout: 10)
+      expect(status&.exitstatus).to eq(0)
+      expect(slow.value).to match(/\A\d+,\d+\z/) # it finished
+      ticks = server.stderr[/TICKS AFTER SHUTDOWN (\d+)/, 1]
+      expect(ticks).not_to be_nil, server.stderr
+      # One may have been running as the shutdown began; the 50 ms timer
+      # would tick about 8 times while the 0.5 s request finishes.
+      expect(ticks.to_i).to be <= 1, server.stderr
     end
   end
 end

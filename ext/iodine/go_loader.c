@@ -79,6 +79,8 @@ static VALUE load_go(VALUE self, VALUE path) {
   LOOKUP(pubsub_hub_connect, "iodine_pubsub_hub_connect");
   LOOKUP(conn_new_id, "iodine_conn_new_id");
   LOOKUP(connect, "iodine_connect");
+  LOOKUP(timer_add, "iodine_timer_add");
+  LOOKUP(timer_done, "iodine_timer_done");
   LOOKUP(queue_wait, "iodine_queue_wait");
   LOOKUP(queue_try_pop, "iodine_queue_try_pop");
   LOOKUP(queue_interrupt, "iodine_queue_interrupt");

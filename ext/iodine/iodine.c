@@ -26,4 +26,5 @@ void Init_iodine_ext(void) {
   iodine_init_rack_response();
   iodine_init_rack_stream();
   iodine_init_connection();
+  iodine_init_timers();
 }

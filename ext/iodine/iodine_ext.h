@@ -37,6 +37,8 @@ typedef struct {
   __typeof__(iodine_pubsub_hub_connect) *pubsub_hub_connect;
   __typeof__(iodine_conn_new_id) *conn_new_id;
   __typeof__(iodine_connect) *connect;
+  __typeof__(iodine_timer_add) *timer_add;
+  __typeof__(iodine_timer_done) *timer_done;
   __typeof__(iodine_queue_wait) *queue_wait;
   __typeof__(iodine_queue_try_pop) *queue_try_pop;
   __typeof__(iodine_queue_interrupt) *queue_interrupt;
@@ -78,6 +80,8 @@ int iodine_stream_chunk(uint64_t handle, int *started, int status,
 void iodine_init_listener(void);
 void iodine_init_connection(void);
 int iodine_handle_event(iodine_event_t *e);
+void iodine_init_timers(void);
+int iodine_handle_timer(iodine_event_t *e);
 void iodine_init_cluster_board(void);
 void iodine_board_attach(void);
 

@@ -24,6 +24,9 @@ static void handle_task(iodine_task_t *t) {
   case IODINE_TASK_PUBSUB:
     jump = iodine_handle_event((iodine_event_t *)t);
     break;
+  case IODINE_TASK_TIMER:
+    jump = iodine_handle_timer((iodine_event_t *)t);
+    break;
   default:
     rb_warn("iodine: unknown task kind %u dropped", t->kind);
   }

@@ -33,7 +33,7 @@ module Iodine
         workers = Array.new(threads) { |i| serve_thread(i) }
         log_start(threads) unless Iodine.worker? && !Iodine.master?
         Iodine.run_hooks(:on_start)
-        Timers.start
+        Timers.start(queue: true) # blocks run on the threads above
         ready&.call
         wait_for_stop
         Iodine.run_hooks(:start_shutdown)
