@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"net"
 	"syscall"
+	"time"
 )
 
 // A connection's reading side. A connection the poller can park
@@ -39,33 +41,60 @@ func (c *rtConn) serveReads() {
 
 // readPass handles what the connection has to read, then parks it, or
 // finishes it once reading ended. woken: the poller found the socket
-// readable, so one read returns without waiting.
+// readable, so one read returns without waiting. A connection that was
+// woken waits a moment for its next bytes before it parks (awaitMore).
 func (c *rtConn) readPass(woken bool) {
-	var more bool
-	switch c.kind {
-	case connWebSocket:
-		more = c.wsReadReady(woken)
-	case connSSE:
-		more = !woken || c.discardRead()
-	default:
-		more = !woken || c.readRawOnce()
-	}
-	if more {
+	for {
+		if !c.readSome(woken) {
+			c.readState.Store(readDone)
+			c.finish()
+			return
+		}
 		if c.pauseReading() {
 			return
 		}
-		c.readState.Store(readParked)
-		if idlePoller.arm(c) == nil {
-			return
+		if !woken || c.kind == connSSE || !c.awaitMore() {
+			break
 		}
-		// The socket closed under us: whoever leaves readParked finishes.
-		if !c.readState.CompareAndSwap(readParked, readDone) {
-			return
-		}
-	} else {
-		c.readState.Store(readDone)
 	}
-	c.finish()
+	c.readState.Store(readParked)
+	if idlePoller.arm(c) == nil {
+		return
+	}
+	// The socket closed under us: whoever leaves readParked finishes.
+	if c.readState.CompareAndSwap(readParked, readDone) {
+		c.finish()
+	}
+}
+
+// readSome reads what the socket has; false once reading ended.
+func (c *rtConn) readSome(woken bool) bool {
+	switch c.kind {
+	case connWebSocket:
+		return c.wsReadReady(woken)
+	case connSSE:
+		return !woken || c.discardRead()
+	default:
+		return !woken || c.readRawOnce()
+	}
+}
+
+// hotWait is how long a connection that just had bytes waits for more in
+// Go's own poller, with the goroutine it has, before it parks: a busy
+// connection then costs no epoll round trip and no new goroutine (whose
+// stack grows anew) per message.
+const hotWait = 50 * time.Millisecond
+
+// awaitMore: the socket has bytes (or an error to report) within hotWait.
+func (c *rtConn) awaitMore() bool {
+	c.netConn.SetReadDeadline(time.Now().Add(hotWait))
+	var peek [1]byte
+	err := c.sysConn.Read(func(fd uintptr) bool {
+		_, _, err := syscall.Recvfrom(int(fd), peek[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		return !errors.Is(err, syscall.EAGAIN)
+	})
+	c.netConn.SetReadDeadline(time.Time{})
+	return err == nil
 }
 
 // readable is the poller's report: the socket has something to read.
