@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # WebSocket benchmarks with bench/ws (`wsbench`, its own Go module) against:
-#   iodine -t $THREADS -w 0   (this gem, exe/iodine) running bench/ws_echo.ru or bench/ws_broadcast.ru
+#   iodine -t $THREADS -w $WORKERS (this gem, exe/iodine) running bench/ws_echo.ru or bench/ws_broadcast.ru
 #   hub                       (`wsbench hub`: pure-Go fasthttp + fasthttp/websocket, the ceiling)
 # Cases:
 #   hub-echo, iodine-echo             round trips/s: ECHO_CONNS connections, each sends a
@@ -20,6 +20,8 @@
 #   CASES="hub-echo iodine-echo hub-broadcast iodine-broadcast hub-idle iodine-idle"
 #   ROUNDS=3          how many times the whole sequence runs
 #   THREADS=1         iodine -t
+#   WORKERS=0         iodine -w; with 2, a broadcast crosses the cluster's pub/sub hub (the idle
+#                     case measures one process, so it needs WORKERS=0)
 #   DURATION=5s       measured time of echo and broadcast
 #   WARMUP=1s         unmeasured load before it (0 to skip)
 #   SIZE=32           message bytes
@@ -40,6 +42,7 @@ cd "$ROOT"
 CASES="${CASES:-hub-echo iodine-echo hub-broadcast iodine-broadcast hub-idle iodine-idle}"
 ROUNDS="${ROUNDS:-3}"
 THREADS="${THREADS:-1}"
+WORKERS="${WORKERS:-0}"
 DURATION="${DURATION:-5s}"
 WARMUP="${WARMUP:-1s}"
 SIZE="${SIZE:-32}"
@@ -87,12 +90,14 @@ start_server() {
   case "$name" in
     iodine-echo) app="$ROOT/bench/ws_echo.ru" ;;
     iodine-broadcast) app="$ROOT/bench/ws_broadcast.ru" ;;
-    iodine-idle) app="$IDLE_APP" ;;
+    iodine-idle)
+      if [ "$WORKERS" != 0 ]; then echo "bench: iodine-idle measures one process: run it with WORKERS=0" >&2; return 1; fi
+      app="$IDLE_APP" ;;
     hub-*) app="" ;;
     *) echo "bench: unknown case $name" >&2; return 1 ;;
   esac
   if [ -n "$app" ]; then
-    ruby "$ROOT/exe/iodine" -p "$port" -b 127.0.0.1 -t "$THREADS" -w 0 "$app" >"$log" 2>&1 &
+    ruby "$ROOT/exe/iodine" -p "$port" -b 127.0.0.1 -t "$THREADS" -w "$WORKERS" "$app" >"$log" 2>&1 &
     URL="ws://127.0.0.1:$port/"
   else
     "$WORK/wsbench" hub -addr "127.0.0.1:$port" >"$log" 2>&1 &
@@ -132,7 +137,7 @@ echo "building wsbench (bench/ws) ..."
 (cd "$ROOT/bench/ws" && timeout 300 "$GO" build -o "$WORK/wsbench" .)
 
 declare -A RESULTS CHECKS
-echo "$(nproc) CPU(s); iodine -t $THREADS -w 0; ${DURATION} measured after ${WARMUP} warm-up; $ROUNDS round(s)"
+echo "$(nproc) CPU(s); iodine -t $THREADS -w $WORKERS; ${DURATION} measured after ${WARMUP} warm-up; $ROUNDS round(s)"
 echo "echo: $ECHO_CONNS conns; broadcast: $BC_CLIENTS clients, $BC_PUBLISHERS publishers x window $BC_WINDOW, rate $BC_RATE; idle: $IDLE_CONNS conns held $IDLE_HOLD; $SIZE-byte messages"
 for round in $(seq 1 "$ROUNDS"); do
   for name in $CASES; do
