@@ -118,11 +118,17 @@ module Iodine
 
     # Without a block, messages go straight to the client from Go; with one,
     # the block runs (with the channel and message, or a message object).
+    # Nil on a connection without a socket (a NeoRack HTTP event, a client
+    # not connected yet): id 0 would mean the process's own subscriptions.
     def subscribe(channel, match: nil, &block)
+      return nil if @id.zero?
+
       PubSub.subscribe_connection(self, channel, match, block)
     end
 
     def unsubscribe(channel, match: nil)
+      return false if @id.zero?
+
       PubSub.unsubscribe_connection(self, channel, match)
     end
 
