@@ -16,13 +16,6 @@ module Iodine
     KINDS = { websocket: 1, sse: 2, raw: 3 }.freeze # enum iodine_client_kind
     private_constant :SCHEMES, :SERVICES, :KINDS
 
-    # What an SSE client's on_eventsource gets.
-    EventSourceMessage = Struct.new(:id, :event, :data) do
-      def to_s
-        data
-      end
-    end
-
     # Clients waiting for the server to start.
     @waiting = []
 
@@ -96,11 +89,13 @@ module Iodine
 
     private
 
-    # An SSE client's event (see iodine.h IODINE_EV_SSE): on_eventsource, or
-    # on_message with the data for a handler that only has that.
+    # An SSE client's event (see iodine.h IODINE_EV_SSE): on_eventsource with
+    # a pub/sub message object (event name as channel/event, data as
+    # message/data, id, published), or on_message with the data for a
+    # handler that only has that.
     def eventsource(channel, data)
       id, event = channel.to_s.split("\n", 2)
-      message = EventSourceMessage.new(id.to_s, event.to_s, data.to_s)
+      message = PubSub::Message.new(event.to_s, data.to_s, id.to_s, Time.now)
       if @handler.respond_to?(:on_eventsource)
         @handler.on_eventsource(self, message)
       elsif @handler.respond_to?(:on_message)
