@@ -15,6 +15,7 @@ end
 require_relative "iodine/iodine_ext"
 require_relative "iodine/hooks"
 require_relative "iodine/signals"
+require_relative "iodine/address"
 require_relative "iodine/listener"
 require_relative "iodine/timers"
 require_relative "iodine/connection"

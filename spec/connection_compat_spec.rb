@@ -69,5 +69,69 @@ RSpec.describe "Connection and client compatibility" do
       expect(get(@port, "/pub?two").body).to eq("published")
       expect(wait_until { log.call == "one,two" }).to be(true), "the process subscription was touched: #{log.call.inspect}"
     end
+
+    it "takes Iodine.connect's settings as one Hash or as keywords, applies path: and cookies:, ignores HTTP-only keys with one warning" do
+      result, err = run_clients(%w[ws_hash ws_keywords], env: { "PEER_PORT" => @port.to_s })
+      expect(result["ws_hash"]).to eq(
+        ["open websocket 127.0.0.1", 'message "path=/chat query=room=1 cookie=session=abc; theme=dark token=t1"', "close"]
+      )
+      expect(result["ws_keywords"]).to eq(
+        ["open websocket 127.0.0.1", 'message "path=/kw query= cookie=b=2; a=1 token="', "close"]
+      )
+      expect(err.scan(/don't apply to WebSocket, SSE or raw TCP clients/).size).to eq(1), err
+    end
+  end
+
+  it "dials raw TCP from address: and port: (IPv6 in brackets, ping: as the timeout), raw:// urls, Unix socket urls and paths" do
+    v6 = TCPServer.new("::1", 0)
+    v4 = TCPServer.new("127.0.0.1", 0)
+    unix = UNIXServer.new(File.join(@dir, "rel.sock"))
+    threads = [serve(v6, "hi v6\n", 1), serve(v4, "hi v4\n", 1), serve(unix, "unix hi\n", 2)]
+    started = now
+    result, = run_clients(%w[raw_v6 raw_scheme unix_url unix_address not_dialed],
+                          env: { "V6_PORT" => v6.addr[1].to_s, "V4_PORT" => v4.addr[1].to_s,
+                                 "CLOSED_PORT" => free_port.to_s })
+    expect(result["raw_v6"]).to eq(["open raw ::1", 'message "hi v6\n"', "timeout", "close"])
+    expect(now - started).to be < 10
+    expect(result["raw_scheme"]).to eq(["open raw 127.0.0.1", 'message "hi v4\n"', "close"])
+    %w[unix_url unix_address].each do |name|
+      expect(result[name]).to eq(["open raw ./rel.sock", 'message "unix hi\n"', "close"])
+    end
+    expect(result["not_dialed"]).to eq(["subscribe nil nil unsubscribe false", "close"])
+    threads.each { |t| expect(t.join(5)).to be_truthy }
+  ensure
+    [v6, v4, unix].each { |s| s&.close }
+  end
+
+  it "refuses settings it can't honour at once, with the reason" do
+    out, err, status = IodineSpec.run_command(
+      {}, IodineSpec::RUBY, "-I", File.join(IodineSpec::ROOT, "lib"), "-e",
+      'require "iodine"
+       h = Object.new
+       [-> { Iodine.connect(url: "ws://x/", handler: h, hanlder: h) },
+        -> { Iodine::Connection.new("ws://x/", handler: h, ping: 0) },
+        -> { Iodine.connect(url: "tcp://x:1", handler: h, timeout: -1) },
+        -> { Iodine.connect({ url: "ws://x/", handler: h, max_msg: "big" }) },
+        -> { Iodine.connect(url: "ws://x/", handler: h, cookies: { "a b" => "1" }) },
+        -> { Iodine.connect(url: "unix://./x.sock", service: :ws, handler: h) },
+        -> { Iodine.connect(address: "example.com", handler: h) },
+        -> { Iodine.connect("ws://x/") }].each do |attempt|
+         attempt.call
+         puts "accepted"
+       rescue ArgumentError => e
+         puts e.message
+       end'
+    )
+    expect(status&.success?).to be(true), err
+    expect(out.lines.map(&:chomp)).to eq(
+      ["unknown keyword: :hanlder",
+       "ping must be a positive number, got 0",
+       "timeout must be a positive number, got -1",
+       'max_msg must be a positive number, got "big"',
+       'invalid cookie name "a b"',
+       '"unix://./x.sock" is a Unix socket: only a raw client (service: :raw) can use one',
+       "tcp://example.com has no port: a raw TCP client needs one",
+       'Iodine.connect takes a Hash of settings, got "ws://x/"']
+    )
   end
 end
