@@ -134,4 +134,78 @@ RSpec.describe "Connection and client compatibility" do
        'Iodine.connect takes a Hash of settings, got "ws://x/"']
     )
   end
+
+  describe "raw TCP handler factories (iodine 0.7)" do
+    before(:context) do
+      @sock_dir = Dir.mktmpdir("iodine-compat-raw")
+      @ports = Array.new(4) { free_port }
+      env = { "SOCK_DIR" => @sock_dir }
+      @ports.each_with_index { |p, i| env[i.zero? ? "PORT" : "PORT#{i + 1}"] = p.to_s }
+      cmd = [IodineSpec::RUBY, "-I", File.join(IodineSpec::ROOT, "lib"), IodineSpec.fixture("compat_raw.rb")]
+      # Probing a port would be a connection, and call its factory: wait for
+      # the last TCP listener (OldStyle's) and the Unix one, bound after the others.
+      @server = IodineSpec::Server.new(cmd, port: @ports.last, env: env)
+      @server.start
+      expect(wait_until { File.socket?(File.join(@sock_dir, "compat.sock")) }).to be_truthy
+    end
+
+    after(:context) do
+      @server&.cleanup
+      FileUtils.rm_rf(@sock_dir) if @sock_dir
+    end
+
+    after(:each) do |example|
+      @clients&.each(&:close)
+      warn @server.output if example.exception
+    end
+
+    def tcp(port)
+      IodineSpec::TCPClient.new(port).tap { |c| (@clients ||= []) << c }
+    end
+
+    it "calls a block once per connection: each connection has its own handler object" do
+      a = tcp(@ports[0])
+      b = tcp(@ports[0])
+      [a, b].each { |c| expect(c.read_until("\n")).to eq("counter open\n") }
+      a.write("x\n")
+      expect(a.read_until("\n")).to eq("counter n=1\n")
+      a.write("x\n")
+      expect(a.read_until("\n")).to eq("counter n=2\n")
+      b.write("y\n")
+      expect(b.read_until("\n")).to eq("counter n=1\n")
+    end
+
+    it "calls a handler: object that only answers #call, once per connection" do
+      expect(tcp(@ports[1]).read_until("\n")).to eq("factory call 1 open\n")
+      expect(tcp(@ports[1]).read_until("\n")).to eq("factory call 2 open\n")
+    end
+
+    it "closes the connection when the factory returns nil or raises (logged), and keeps serving" do
+      first = tcp(@ports[2])
+      expect(first.closed?).to be(true)
+      expect(first.received).to eq("")
+      second = tcp(@ports[2])
+      expect(second.closed?).to be(true)
+      expect(@server.wait_for_log(/factory boom.*raw TCP handler factory/)).to be_truthy
+      expect(tcp(@ports[2]).read_until("\n")).to eq("third open\n")
+    end
+
+    it "uses a handler that has callbacks as it is, without calling its #call" do
+      expect(tcp(@ports[3]).read_until("\n")).to eq("the module is the handler\n")
+    end
+
+    it "listens on unix://./relative.sock in the working directory" do
+      sock = UNIXSocket.new(File.join(@sock_dir, "compat.sock"))
+      read_line = lambda do
+        line = +""
+        line << sock.readpartial(100) while !line.end_with?("\n") && sock.wait_readable(5)
+        line
+      end
+      expect(read_line.call).to eq("unix open\n")
+      sock.write("z\n")
+      expect(read_line.call).to eq("unix n=1\n")
+    ensure
+      sock&.close
+    end
+  end
 end

@@ -9,8 +9,14 @@ module Iodine
   class Connection
     # Open connections by id, until their on_close ran.
     @open = {}
-    # Raw TCP services' handlers by listener id.
+    # Raw TCP services' handlers by listener id, and the listeners whose
+    # handler is a factory (see serve_raw).
     @raw_handlers = {}
+    @raw_factories = {}
+
+    # What a raw TCP handler may answer.
+    RAW_CALLBACKS = %i[on_open on_message on_drained on_timeout ping on_shutdown on_close].freeze
+    private_constant :RAW_CALLBACKS
 
     class << self
       # (Connection.new(url, handler:), the client, is in client.rb.)
@@ -22,16 +28,27 @@ module Iodine
         @open[id] = conn
       end
 
+      # A handler that answers `call` and none of the callbacks is a factory,
+      # as in iodine 0.7 (`Iodine.listen(service: :raw) { Echo.new }`): it is
+      # called, without arguments, once per connection, and what it returns
+      # is that connection's handler.
       def serve_raw(listener_id, handler)
         @raw_handlers[listener_id] = handler
+        @raw_factories[listener_id] = handler.respond_to?(:call) && RAW_CALLBACKS.none? { |m| handler.respond_to?(m) }
       end
 
       # A raw TCP service accepted a connection (its open event).
       def accept_raw(id, listener_id, peer)
+        handler = @raw_handlers.fetch(listener_id)
+        handler = raw_handler_for(handler, peer) if @raw_factories[listener_id]
         conn = allocate
-        conn.send(:setup, id, @raw_handlers.fetch(listener_id), nil, :raw)
+        conn.send(:setup, id, handler, nil, :raw)
         conn.instance_variable_set(:@peer, peer)
         @open[id] = conn
+        return conn if handler
+
+        conn.close # as in iodine 0.7: the factory gave no handler
+        nil
       end
 
       def find(id)
@@ -40,6 +57,21 @@ module Iodine
 
       def forget(id)
         @open.delete(id)
+      end
+
+      private
+
+      # A factory's handler for a new connection; nil (the connection is
+      # closed) when it returns nil, true or false, or raises.
+      def raw_handler_for(factory, peer)
+        handler = factory.call
+        return handler unless [nil, true, false].include?(handler)
+
+        $stderr.puts "WARNING: (iodine) the raw TCP handler factory returned #{handler.inspect}: closing #{peer}'s connection" if Iodine.verbosity >= 3
+        nil
+      rescue StandardError => e
+        Iodine.log_error(e, suffix: " (in a raw TCP handler factory; closing #{peer}'s connection)", frames: 20)
+        nil
       end
     end
 
