@@ -62,13 +62,11 @@ module Iodine
       private
 
       # A factory's handler for a new connection; nil (the connection is
-      # closed) when it returns nil, true or false, or raises.
+      # closed, quietly as in iodine 0.7) when it returns nil, true or false,
+      # or raises (logged).
       def raw_handler_for(factory, peer)
         handler = factory.call
-        return handler unless [nil, true, false].include?(handler)
-
-        $stderr.puts "WARNING: (iodine) the raw TCP handler factory returned #{handler.inspect}: closing #{peer}'s connection" if Iodine.verbosity >= 3
-        nil
+        [nil, true, false].include?(handler) ? nil : handler
       rescue StandardError => e
         Iodine.log_error(e, suffix: " (in a raw TCP handler factory; closing #{peer}'s connection)", frames: 20)
         nil
