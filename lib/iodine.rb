@@ -15,6 +15,7 @@ end
 require_relative "iodine/iodine_ext"
 require_relative "iodine/hooks"
 require_relative "iodine/signals"
+require_relative "iodine/address"
 require_relative "iodine/listener"
 require_relative "iodine/timers"
 require_relative "iodine/connection"
@@ -76,8 +77,13 @@ module Iodine
     end
 
     # Registers a listener; it binds when the server starts. A block may
-    # stand for the handler. Returns the Iodine::Listener.
-    def listen(**options, &block)
+    # stand for the handler. Settings come as keywords or, as in iodine 0.7,
+    # one Hash. Returns the Iodine::Listener.
+    def listen(settings = nil, **options, &block)
+      unless settings.nil?
+        raise ArgumentError, "Iodine.listen takes a Hash of settings, got #{settings.inspect}" unless settings.is_a?(Hash)
+        options = settings.transform_keys(&:to_sym).merge(options)
+      end
       listener = Listener.new(**options, &block)
       @listeners << listener
       listener

@@ -9,8 +9,14 @@ module Iodine
   class Connection
     # Open connections by id, until their on_close ran.
     @open = {}
-    # Raw TCP services' handlers by listener id.
+    # Raw TCP services' handlers by listener id, and the listeners whose
+    # handler is a factory (see serve_raw).
     @raw_handlers = {}
+    @raw_factories = {}
+
+    # What a raw TCP handler may answer.
+    RAW_CALLBACKS = %i[on_open on_message on_drained on_timeout ping on_shutdown on_close].freeze
+    private_constant :RAW_CALLBACKS
 
     class << self
       # (Connection.new(url, handler:), the client, is in client.rb.)
@@ -22,16 +28,27 @@ module Iodine
         @open[id] = conn
       end
 
+      # A handler that answers `call` and none of the callbacks is a factory,
+      # as in iodine 0.7 (`Iodine.listen(service: :raw) { Echo.new }`): it is
+      # called, without arguments, once per connection, and what it returns
+      # is that connection's handler.
       def serve_raw(listener_id, handler)
         @raw_handlers[listener_id] = handler
+        @raw_factories[listener_id] = handler.respond_to?(:call) && RAW_CALLBACKS.none? { |m| handler.respond_to?(m) }
       end
 
       # A raw TCP service accepted a connection (its open event).
       def accept_raw(id, listener_id, peer)
+        handler = @raw_handlers.fetch(listener_id)
+        handler = raw_handler_for(handler, peer) if @raw_factories[listener_id]
         conn = allocate
-        conn.send(:setup, id, @raw_handlers.fetch(listener_id), nil, :raw)
+        conn.send(:setup, id, handler, nil, :raw)
         conn.instance_variable_set(:@peer, peer)
         @open[id] = conn
+        return conn if handler
+
+        conn.close # as in iodine 0.7: the factory gave no handler
+        nil
       end
 
       def find(id)
@@ -40,6 +57,19 @@ module Iodine
 
       def forget(id)
         @open.delete(id)
+      end
+
+      private
+
+      # A factory's handler for a new connection; nil (the connection is
+      # closed, quietly as in iodine 0.7) when it returns nil, true or false,
+      # or raises (logged).
+      def raw_handler_for(factory, peer)
+        handler = factory.call
+        [nil, true, false].include?(handler) ? nil : handler
+      rescue StandardError => e
+        Iodine.log_error(e, suffix: " (in a raw TCP handler factory; closing #{peer}'s connection)", frames: 20)
+        nil
       end
     end
 
@@ -118,11 +148,17 @@ module Iodine
 
     # Without a block, messages go straight to the client from Go; with one,
     # the block runs (with the channel and message, or a message object).
+    # Nil on a connection without a socket (a NeoRack HTTP event, a client
+    # not connected yet): id 0 would mean the process's own subscriptions.
     def subscribe(channel, match: nil, &block)
+      return nil if @id.zero?
+
       PubSub.subscribe_connection(self, channel, match, block)
     end
 
     def unsubscribe(channel, match: nil)
+      return false if @id.zero?
+
       PubSub.unsubscribe_connection(self, channel, match)
     end
 

@@ -1,12 +1,10 @@
-require "uri"
+require_relative "address"
 
 module Iodine
   # One Iodine.listen: where to listen, what serves it and its limits.
   # Validation happens here, in plain Ruby, so mistakes fail before the
   # server starts.
   class Listener
-    # tcp:// is a raw TCP service (service: :raw): the handler gets the bytes.
-    SERVICES = { http: :http, https: :http, raw: :raw, tcp: :raw }.freeze
     DEFAULTS = { max_body: 50, max_headers: 32, max_line: 8192, max_header_count: 128, timeout: 40,
                  max_msg: 250, ping: 40 }.freeze
     # Bodies above this size go to a temp file instead of memory.
@@ -23,25 +21,27 @@ module Iodine
       @handler = handler || block
       @loader = loader
       raise ArgumentError, "Iodine.listen needs a handler: (handler: app) or a block" unless @handler || @loader
-      scheme, address, port = parse_url(url, address, port)
-      requested = (service || scheme || :http).to_sym
-      @service = SERVICES[requested]
-      unless @service
-        raise Iodine::Error, "service #{requested.inspect} is not supported yet (only :http and :raw)"
-      end
-      @unix = address.to_s.start_with?("/", "./")
+      scheme, address, port, @unix = parse_url(url, address, port)
+      @service = listen_service(service || scheme)
       @address = address.to_s
       @port = @unix ? 0 : parse_port(port)
       @options = {
         public: public, log: log,
-        max_body: positive(:max_body, max_body || DEFAULTS[:max_body]),
-        max_headers: positive(:max_headers, max_headers || DEFAULTS[:max_headers]),
-        max_line: positive(:max_line, max_line || DEFAULTS[:max_line]),
-        max_header_count: positive(:max_header_count, max_header_count || DEFAULTS[:max_header_count]),
-        timeout: positive(:timeout, timeout || DEFAULTS[:timeout]),
-        max_msg: positive(:max_msg, max_msg || DEFAULTS[:max_msg]),
-        ping: positive(:ping, ping || DEFAULTS[:ping]),
+        max_body: setting(:max_body, max_body),
+        max_headers: setting(:max_headers, max_headers),
+        max_line: setting(:max_line, max_line),
+        max_header_count: setting(:max_header_count, max_header_count),
+        timeout: setting(:timeout, timeout),
+        max_msg: setting(:max_msg, max_msg),
+        ping: setting(:ping, ping),
       }.merge(rest)
+    end
+
+    # A size or time setting (Iodine.listen's, and the clients' ping:,
+    # timeout: and max_msg:): a positive number.
+    def self.positive(name, value)
+      raise ArgumentError, "#{name} must be a positive number, got #{value.inspect}" unless value.is_a?(Numeric) && value.positive?
+      value
     end
 
     def unix?
@@ -84,9 +84,7 @@ module Iodine
     # "http://127.0.0.1:3000" or a Unix socket's path.
     def to_s
       return "unix:#{@address}" if @unix
-      host = @address.empty? ? "0.0.0.0" : @address
-      host = "[#{host}]" if host.include?(":")
-      "#{raw? ? 'tcp' : 'http'}://#{host}:#{bound_port || @port}"
+      Address.url(raw? ? "tcp" : "http", @address.empty? ? "0.0.0.0" : @address, bound_port || @port)
     end
 
     # The settings the C glue hands to Go (sizes in bytes).
@@ -123,14 +121,27 @@ module Iodine
       server
     end
 
+    # [scheme, address, port, unix?]
     def parse_url(url, address, port)
-      return [nil, address || ENV["ADDRESS"], port || ENV["PORT"] || 3000] if url.nil?
-      url = url.to_s
-      return [nil, url.delete_prefix("unix://"), 0] if url.start_with?("/", "./", "unix:")
-      uri = URI.parse(url.include?("://") ? url : "http://#{url}")
-      [uri.scheme&.to_sym, uri.host.to_s.delete_prefix("[").delete_suffix("]"), uri.port || port || 3000]
+      if url.nil?
+        address ||= ENV["ADDRESS"]
+        return [nil, address, port || ENV["PORT"] || 3000, Address.unix_path?(address.to_s)]
+      end
+      target = Address.parse(url, default_scheme: "http")
+      return [target.scheme, target.unix, 0, true] if target.unix?
+      [target.scheme, target.host, target.port || port || 3000, false]
     rescue URI::InvalidURIError => e
       raise ArgumentError, "invalid listen url #{url.inspect}: #{e.message}"
+    end
+
+    # HTTP (WebSocket and SSE are upgrades of it) or raw TCP; a url without a
+    # scheme, or a unix:// one, serves HTTP.
+    def listen_service(name)
+      return :http if name.nil?
+      service = Address.service(name)
+      return :http if Address.known?(name) && service != :raw
+      return :raw if service == :raw
+      raise Iodine::Error, "service #{name.to_s.to_sym.inspect} is not supported yet (only :http and :raw)"
     end
 
     def parse_port(port)
@@ -141,9 +152,8 @@ module Iodine
       raise ArgumentError, "invalid port #{port.inspect} (0..65535)"
     end
 
-    def positive(name, value)
-      raise ArgumentError, "#{name} must be a positive number, got #{value.inspect}" unless value.is_a?(Numeric) && value.positive?
-      value
+    def setting(name, value)
+      Listener.positive(name, value || DEFAULTS[name])
     end
   end
 end
