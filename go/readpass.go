@@ -57,6 +57,7 @@ func (c *rtConn) readPass(woken bool) {
 			break
 		}
 	}
+	c.returnReadBuffer()
 	c.readState.Store(readParked)
 	if idlePoller.arm(c) == nil {
 		return

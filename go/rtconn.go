@@ -50,7 +50,7 @@ type rtConn struct {
 	sysConn   syscall.RawConn // the socket the poller watches, or nil
 	polled    bool            // sysConn is in the poller's set
 	ws        *websocket.Conn // a WebSocket's reader
-	wsIn      *bufio.Reader   // its buffer (a server's, for peeking frames)
+	wsIn      *bufio.Reader   // its buffer (a server's, for peeking frames; lent out while parked)
 	wsClosing bool            // we sent a close: messages are dropped
 	peerEOF   bool            // a raw TCP peer half-closed: replies still go out
 
@@ -193,11 +193,15 @@ func (c *rtConn) closeGracefully(last []byte) {
 
 // flush writes the queue with writev until it is empty, then exits.
 func (c *rtConn) flush() {
-	var bufs net.Buffers
+	bp := frameLists.Get().(*net.Buffers)
+	defer frameLists.Put(bp)
 	for {
 		c.mu.Lock()
 		if len(c.out) == 0 || c.closed {
 			c.flushing = false
+			if cap(c.out) > 64 { // after a big burst: an idle connection keeps no big list
+				c.out = nil
+			}
 			drained := c.wantDrained && !c.closed
 			c.wantDrained = false
 			closeNow := c.closeAfter && !c.closed
@@ -209,7 +213,7 @@ func (c *rtConn) flush() {
 			}
 			return
 		}
-		bufs = append(bufs[:0], c.out...)
+		bufs := append((*bp)[:0], c.out...)
 		clear(c.out)
 		c.out = c.out[:0]
 		n := int64(0)
@@ -218,8 +222,10 @@ func (c *rtConn) flush() {
 		}
 		c.mu.Unlock()
 		c.netConn.SetWriteDeadline(time.Now().Add(writeStall))
-		_, err := bufs.WriteTo(c.netConn)
-		clear(bufs[:cap(bufs)])
+		w := bufs // WriteTo consumes its receiver
+		_, err := w.WriteTo(c.netConn)
+		clear(bufs)
+		*bp = bufs[:0]
 		c.mu.Lock()
 		c.pending -= n
 		c.mu.Unlock()
@@ -230,6 +236,10 @@ func (c *rtConn) flush() {
 		}
 	}
 }
+
+// frameLists are flush's lists of frames to write: one per flush would
+// be most of what a broadcast allocates.
+var frameLists = sync.Pool{New: func() any { return new(net.Buffers) }}
 
 // lingerClose is how long a closing connection waits for its client's
 // close frame (or EOF) after ours.

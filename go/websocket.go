@@ -82,7 +82,8 @@ func (l *listener) upgradeWebSocket(ctx *fasthttp.RequestCtx, id uint64, extra h
 		}
 	}
 	hijackRaw(ctx, l.cfg.maxHeader, func(c net.Conn) func() {
-		w := &handshakeWriter{conn: c, header: http.Header{}, in: bufio.NewReaderSize(c, wsReadBuffer)}
+		w := &handshakeWriter{conn: c, header: http.Header{}, in: new(bufio.Reader)}
+		lendBuffer(w.in, c)
 		ws, err := wsUpgrader.Upgrade(w, req, extra)
 		rc := newRTConn(id, connWebSocket, c, l)
 		if err != nil {
@@ -115,6 +116,41 @@ func (w *handshakeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 var wsMessageBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// A parked WebSocket with nothing buffered has no read buffer: it goes
+// back to wsReadBuffers until the connection is woken. fasthttp/websocket
+// keeps a pointer to the connection's bufio.Reader, so the buffer moves in
+// and out of it by value, carried by spare Reader structs ("boxes").
+var (
+	wsReadBuffers sync.Pool // boxes holding a buffer
+	wsEmptyBoxes  sync.Pool // boxes to carry a buffer back
+)
+
+// lendBuffer gives r (empty) a read buffer, reading from src.
+func lendBuffer(r *bufio.Reader, src io.Reader) {
+	box, _ := wsReadBuffers.Get().(*bufio.Reader)
+	if box == nil {
+		*r = *bufio.NewReaderSize(src, wsReadBuffer)
+		return
+	}
+	box.Reset(src)
+	*r, *box = *box, bufio.Reader{}
+	wsEmptyBoxes.Put(box)
+}
+
+// returnReadBuffer takes a parked WebSocket's read buffer back, unless
+// bytes of its next frame wait in it.
+func (c *rtConn) returnReadBuffer() {
+	if c.wsIn == nil || c.wsIn.Size() == 0 || c.wsIn.Buffered() > 0 {
+		return
+	}
+	box, _ := wsEmptyBoxes.Get().(*bufio.Reader)
+	if box == nil {
+		box = new(bufio.Reader)
+	}
+	*box, *c.wsIn = *c.wsIn, bufio.Reader{}
+	wsReadBuffers.Put(box)
+}
 
 // setupWebSocket routes the library's control-frame answers through the
 // write queue and sets the message limit.
@@ -158,6 +194,9 @@ func (c *rtConn) readWebSocket() {
 // close frames and anything malformed go through fasthttp/websocket.
 // True: park again; false: reading ended.
 func (c *rtConn) wsReadReady(woken bool) bool {
+	if c.wsIn.Size() == 0 {
+		lendBuffer(c.wsIn, c.netConn)
+	}
 	canFill := woken
 	for !c.wsClosing {
 		if c.readAheadFull() {

@@ -173,10 +173,9 @@ module Iodine
     # The id Go knows this connection by (PubSub uses it).
     attr_reader :id
 
-    # Subscription blocks by subscription id (PubSub keeps them here).
-    def subscription_blocks
-      @subscription_blocks ||= {}
-    end
+    # Subscription blocks by subscription id (PubSub keeps them here), or
+    # nil: most connections subscribe without a block, and need no Hash.
+    attr_accessor :subscription_blocks
 
     EVENTS = { 1 => :on_open, 3 => :on_drained, 4 => :on_shutdown }.freeze
     private_constant :EVENTS
@@ -185,7 +184,7 @@ module Iodine
     def dispatch(type, data, sub, channel)
       case type
       when 2 then @handler.on_message(self, data) if @handler.respond_to?(:on_message)
-      when 7 then PubSub.run_block(subscription_blocks.dig(sub, 2), channel, data)
+      when 7 then PubSub.run_block(subscription_blocks&.dig(sub, 2), channel, data)
       when 6
         @handler.on_eventsource_reconnect(self, data) if @handler.respond_to?(:on_eventsource_reconnect)
       when 5 then closed

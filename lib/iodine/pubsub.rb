@@ -118,16 +118,15 @@ module Iodine
         channel, pattern = key(channel, match)
         id = Base.subscribe(conn.id, channel, pattern, !block.nil?)
         return nil if id.zero? # the connection is closed
-        blocks = conn.subscription_blocks
-        blocks.delete_if { |_, (c, p, _)| c == channel && p == pattern }
-        blocks[id] = [channel, pattern, block] if block
+        conn.subscription_blocks&.delete_if { |_, (c, p, _)| c == channel && p == pattern }
+        (conn.subscription_blocks ||= {})[id] = [channel, pattern, block] if block
         @attached.each { |e| e.subscribe(channel, match) }
         channel
       end
 
       def unsubscribe_connection(conn, channel, match)
         channel, pattern = key(channel, match)
-        conn.subscription_blocks.delete_if { |_, (c, p, _)| c == channel && p == pattern }
+        conn.subscription_blocks&.delete_if { |_, (c, p, _)| c == channel && p == pattern }
         Base.unsubscribe(conn.id, channel, pattern)
       end
 
