@@ -60,6 +60,7 @@ func connect(id uint64, o clientOptions) {
 			if r := recover(); r != nil {
 				logf(levelError, "client connection %d: panic: %v", id, r)
 				rc.abort()
+				rc.finish() // on_close (a no-op if the reader's own finish ran)
 			}
 		}()
 		var err error

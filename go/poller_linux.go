@@ -1,5 +1,3 @@
-//go:build linux
-
 package main
 
 import (
@@ -52,12 +50,10 @@ func (p *poller) arm(c *rtConn) error {
 			Fd:     int32(uint32(c.id)),
 			Pad:    int32(uint32(c.id >> 32)),
 		}
-		op := syscall.EPOLL_CTL_MOD
-		if !c.polled {
-			op = syscall.EPOLL_CTL_ADD
-		}
-		if err = syscall.EpollCtl(p.epfd, op, int(fd), &ev); err == nil {
-			c.polled = true
+		// Re-armed far more often than added: try that first.
+		err = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_MOD, int(fd), &ev)
+		if err == syscall.ENOENT {
+			err = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev)
 		}
 	})
 	if ctlErr != nil {

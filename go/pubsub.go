@@ -48,7 +48,7 @@ func subscribe(conn *rtConn, channel string, pattern, toRuby bool) uint64 {
 	s := &subscription{id: psNextID.Add(1), channel: channel, pattern: pattern, conn: conn, toRuby: toRuby}
 	if conn != nil {
 		conn.mu.Lock()
-		if conn.finished || conn.closed {
+		if conn.finished || conn.closed || conn.dialing { // nothing to deliver to yet
 			conn.mu.Unlock()
 			return 0
 		}

@@ -13,14 +13,21 @@ import (
 // again. Clients, and sockets the poller cannot watch, keep one goroutine
 // that reads in a loop until the connection ends.
 //
-// readState says who owns the reading side. Its changes are the only way
-// to take it over, so finish runs once: after the last pass, or from abort
-// when the connection was parked and nobody would read the error.
+// readState says who owns the reading side; it changes hands only by
+// compare-and-swap (or by the owner), so one pass at a time reads, and a
+// parked or paused connection that is closed is finished by abort.
 const (
 	readActive uint32 = iota // a pass or the reading goroutine owns it
 	readParked               // armed in the poller; nobody reads
 	readPaused               // Ruby is too far behind (pauseReading); nobody reads
 	readDone                 // reading ended; finish runs
+)
+
+// What a read pass found (readSome).
+const (
+	passMore   = iota // read what there was: park (or wait a moment)
+	passPaused        // Ruby is too far behind: paused, the pass ends here
+	passEnded         // the connection ended
 )
 
 // serveReads reads the connection until it ends.
@@ -29,6 +36,11 @@ func (c *rtConn) serveReads() {
 		c.readPass(false)
 		return
 	}
+	c.readLoop()
+}
+
+// readLoop reads on this goroutine until the connection ends.
+func (c *rtConn) readLoop() {
 	switch c.kind {
 	case connWebSocket:
 		c.readWebSocket()
@@ -45,39 +57,54 @@ func (c *rtConn) serveReads() {
 // woken waits a moment for its next bytes before it parks (awaitMore).
 func (c *rtConn) readPass(woken bool) {
 	for {
-		if !c.readSome(woken) {
+		switch c.readSome(woken) {
+		case passEnded:
 			c.readState.Store(readDone)
 			c.finish()
 			return
+		case passPaused:
+			return // done() resumes it, abort() finishes it: hands off
 		}
 		if c.pauseReading() {
 			return
 		}
-		if !woken || c.kind == connSSE || !c.awaitMore() {
+		if !woken || !c.awaitMore() {
 			break
 		}
 	}
 	c.returnReadBuffer()
 	c.readState.Store(readParked)
-	if idlePoller.arm(c) == nil {
+	err := idlePoller.arm(c)
+	if err == nil {
 		return
 	}
-	// The socket closed under us: whoever leaves readParked finishes.
-	if c.readState.CompareAndSwap(readParked, readDone) {
-		c.finish()
+	if !c.readState.CompareAndSwap(readParked, readActive) {
+		return // closed meanwhile: abort finishes it
 	}
+	if c.isClosed() {
+		c.readState.Store(readDone)
+		c.finish()
+		return
+	}
+	logf(levelWarn, "connection %d: can't wait in epoll (%v); it keeps a reading goroutine", c.id, err)
+	c.readLoop()
 }
 
-// readSome reads what the socket has; false once reading ended.
-func (c *rtConn) readSome(woken bool) bool {
+// readSome reads what the socket has (passMore, passPaused, passEnded).
+func (c *rtConn) readSome(woken bool) int {
+	ok := true
 	switch c.kind {
 	case connWebSocket:
 		return c.wsReadReady(woken)
 	case connSSE:
-		return !woken || c.discardRead()
+		ok = !woken || c.discardRead()
 	default:
-		return !woken || c.readRawOnce()
+		ok = !woken || c.readRawOnce()
 	}
+	if !ok {
+		return passEnded
+	}
+	return passMore
 }
 
 // hotWait is how long a connection that just had bytes waits for more in

@@ -40,6 +40,7 @@ type rtConn struct {
 	current     uint32   // the type of that event
 	finished    bool     // the close event was queued: nothing follows
 	peerClosed  bool     // the client sent its close frame: no linger
+	finishing   bool     // finish ran (once is enough)
 	subs        []*subscription
 	timeout     time.Duration // idle time before a keep-alive ping
 	maxMsg      int           // the biggest message it takes, bytes
@@ -48,7 +49,6 @@ type rtConn struct {
 	// The reading side (readpass.go); only its owner touches the rest.
 	readState atomic.Uint32
 	sysConn   syscall.RawConn // the socket the poller watches, or nil
-	polled    bool            // sysConn is in the poller's set
 	ws        *websocket.Conn // a WebSocket's reader
 	wsIn      *bufio.Reader   // its buffer (a server's, for peeking frames; lent out while parked)
 	wsClosing bool            // we sent a close: messages are dropped
@@ -289,27 +289,28 @@ func (c *rtConn) awaitReplies() {
 // until Ruby is half-way through them.
 const maxReadAhead = 1 << 20
 
-// readAheadFull: Ruby is more than maxReadAhead behind this connection.
-func (c *rtConn) readAheadFull() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.queued > maxReadAhead
-}
-
 // pauseReading stops reading a connection Ruby is too far behind (it
-// stays out of the poller); done resumes it.
+// stays out of the poller); done resumes it. The caller owns the reading
+// side and gives it up when this returns true. A closed connection is
+// not paused: its pass goes on to finish it.
 func (c *rtConn) pauseReading() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.queued <= maxReadAhead {
+	if c.queued <= maxReadAhead || c.closed {
 		return false
 	}
 	c.readState.Store(readPaused)
 	return true
 }
 
-// awaitReadAhead holds a reading goroutine (a client's) while Ruby is too
-// far behind; parked connections pause instead (pauseReading).
+func (c *rtConn) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+// awaitReadAhead holds a reading goroutine while Ruby is too far behind;
+// connections read in passes pause instead (pauseReading).
 func (c *rtConn) awaitReadAhead() {
 	c.waitWhile(time.Duration(math.MaxInt64), func() bool { return c.queued > maxReadAhead })
 }
@@ -418,10 +419,7 @@ func (c *rtConn) done() {
 		c.current = e.typ
 		next = &e
 	}
-	resume := c.readState.Load() == readPaused && c.queued <= maxReadAhead/2
-	if resume {
-		c.readState.Store(readActive)
-	}
+	resume := c.queued <= maxReadAhead/2 && c.readState.CompareAndSwap(readPaused, readActive)
 	c.mu.Unlock()
 	if next != nil {
 		pushEvent(taskConn, c.id, *next)
@@ -436,6 +434,13 @@ func (c *rtConn) done() {
 // completed close handshake nothing is left to read, so no linger.
 // The connection stays findable until Ruby handled on_close (done).
 func (c *rtConn) finish() {
+	c.mu.Lock()
+	again := c.finishing
+	c.finishing = true
+	c.mu.Unlock()
+	if again {
+		return
+	}
 	if c.peerEOF {
 		c.awaitReplies()
 	}
@@ -480,9 +485,9 @@ func keepAlive(stop <-chan struct{}) {
 			connsMu.RUnlock()
 			for _, c := range list {
 				c.mu.Lock()
-				d := c.timeout
+				d, dialing := c.timeout, c.dialing
 				c.mu.Unlock()
-				if d <= 0 {
+				if d <= 0 || dialing { // a dial has its own timeout
 					continue
 				}
 				due := d - keepAliveTick/2

@@ -57,8 +57,10 @@ func (c *rtConn) readSSE() {
 
 // discardRead reads once and drops what came; false once the client went.
 func (c *rtConn) discardRead() bool {
-	var buf [64]byte
-	if _, err := c.netConn.Read(buf[:]); err != nil {
+	bp := rawBufs.Get().(*[]byte)
+	_, err := c.netConn.Read(*bp)
+	rawBufs.Put(bp)
+	if err != nil {
 		return false
 	}
 	c.lastRead.Store(time.Now().UnixNano())

@@ -29,6 +29,8 @@ import (
 // the Upgrader adopts our reader (see handshakeWriter) only above 256.
 const wsReadBuffer = 288
 
+const _ = uint(wsReadBuffer - 257) // does not compile at 256 or less
+
 // unusedWriteBuffers keeps the library from allocating a write buffer per
 // connection: nothing writes through it (our frames go through rtConn's queue).
 var unusedWriteBuffers = &sync.Pool{}
@@ -183,6 +185,9 @@ func (c *rtConn) setupWebSocket(ws *websocket.Conn) {
 // socket the poller cannot park).
 func (c *rtConn) readWebSocket() {
 	defer c.finish()
+	if c.wsIn != nil && c.wsIn.Size() == 0 { // lent out while it was parked
+		lendBuffer(c.wsIn, c.netConn)
+	}
 	for c.readMessage() {
 		c.awaitReadAhead()
 	}
@@ -192,26 +197,26 @@ func (c *rtConn) readWebSocket() {
 // pongs alone are answered here: inside the library, the reader would go
 // on to wait for the next frame and keep a goroutine for it. Messages,
 // close frames and anything malformed go through fasthttp/websocket.
-// True: park again; false: reading ended.
-func (c *rtConn) wsReadReady(woken bool) bool {
+// It returns passMore, passPaused or passEnded (readpass.go).
+func (c *rtConn) wsReadReady(woken bool) int {
 	if c.wsIn.Size() == 0 {
 		lendBuffer(c.wsIn, c.netConn)
 	}
 	canFill := woken
 	for !c.wsClosing {
-		if c.readAheadFull() {
-			return true // readPass pauses it; what is buffered waits in wsIn
+		if c.pauseReading() {
+			return passPaused // what is buffered waits in wsIn
 		}
 		b, _ := c.wsIn.Peek(c.wsIn.Buffered())
 		switch kind, size := peekFrame(b, !c.client); kind {
 		case peekIncomplete:
 			if !canFill && !c.prefixPending() {
-				return true
+				return passMore
 			}
 			canFill = false
 			if _, err := c.wsIn.Peek(len(b) + 1); err != nil { // one read, which has bytes
 				c.readEnded(err)
-				return false
+				return passEnded
 			}
 		case peekPing, peekPong:
 			c.lastRead.Store(time.Now().UnixNano())
@@ -225,10 +230,10 @@ func (c *rtConn) wsReadReady(woken bool) bool {
 			c.peerClosed = true
 			c.mu.Unlock()
 			c.closeGracefully(c.closeFrame(websocket.CloseProtocolError, ""))
-			return false
+			return passEnded
 		default:
 			if !c.readMessage() {
-				return false
+				return passEnded
 			}
 			canFill = false
 		}
@@ -237,7 +242,7 @@ func (c *rtConn) wsReadReady(woken bool) bool {
 	// until its close reply, or until the linger ends the connection.
 	for c.readMessage() {
 	}
-	return false
+	return passEnded
 }
 
 // readMessage reads one message through the library and hands it to Ruby

@@ -675,6 +675,21 @@ RSpec.describe "WebSocket" do
       expect_echo_works
     end
 
+    # Past 1 MiB of messages waiting for the handler the server stops
+    # reading (TCP holds the rest), then goes on where it stopped.
+    it "stops reading a client far ahead of its slow handler, then delivers everything in order", timeout: 40 do
+      ws_session do |ws, _id|
+        ws.send_text("sleep")
+        sent = Array.new(3000) { |i| format("%06d", i) + ("m" * 994) } # 3 MB
+        writer = Thread.new { sent.each { |m| ws.send_text(m) } }
+        got = Array.new(sent.size) { ws.read_message(timeout: 20).last }
+        writer.join(5)
+        expect(got.map { |m| m[6, 6] }).to eq(sent.map { |m| m[0, 6] })
+        expect(got.last).to eq("UTF-8:#{sent.last}")
+      end
+      expect_echo_works
+    end
+
     it "reports pending bytes after a big write and calls on_drained once they are sent" do
       ws_session do |ws, id|
         ws.send_text("big 4000000")
