@@ -56,7 +56,9 @@ module Iodine
         end
         @app.on_http(event)
         status, headers, body = event.rack_response
-        body = FinishingBody.new(body, @app, event) if @app.respond_to?(:on_finish)
+        if @app.respond_to?(:on_finish)
+          body = (body.respond_to?(:to_ary) ? FinishingArrayBody : FinishingBody).new(body, @app, event)
+        end
         [status, headers, body]
       end
     end
@@ -76,6 +78,13 @@ module Iodine
 
       def close
         @app.on_finish(@event)
+      end
+    end
+
+    # The same for an Array body, which the server sends in one piece.
+    class FinishingArrayBody < FinishingBody
+      def to_ary
+        @body.to_ary
       end
     end
   end
