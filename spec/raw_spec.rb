@@ -155,9 +155,18 @@ RSpec.describe "Raw TCP services" do
 
   it "serves from a -w 2 cluster, with pub/sub reaching subscribers on both workers" do
     server = start_raw_app(workers: 2)
-    clients = Array.new(8) { tcp }
-    welcomes = clients.map { |c| c.read_until("\n") }
-    expect(welcomes.uniq).to eq(["welcome 127.0.0.1 raw 40\n"])
+    # Connections until both workers hold some (a worker may still be booting).
+    clients = {}
+    deadline = now + 15
+    until (clients.size >= 8 && clients.values.uniq.size >= 2) || now > deadline
+      c = tcp
+      expect(c.read_until("\n")).to eq("welcome 127.0.0.1 raw 40\n")
+      c.write("pid\n")
+      clients[c] = c.read_until("\n")
+      sleep 0.05 if clients.size >= 8
+    end
+    expect(clients.values.uniq.size).to eq(2), "#{clients.size} connections all reached #{clients.values.uniq.inspect}"
+    clients = clients.keys
     clients.each { |c| c.write("sub\n") && c.read_until("subscribed\n") }
     publisher = tcp
     publisher.read_until("\n")
