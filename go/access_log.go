@@ -3,7 +3,6 @@ package main
 import (
 	"io"
 	"net"
-	"net/netip"
 	"os"
 	"strconv"
 	"sync"
@@ -243,13 +242,16 @@ func (s *logSink) appendLine(b []byte, ctx *fasthttp.RequestCtx, withRequest boo
 }
 
 // appendClient writes the peer's IP address ("-" for a Unix socket).
-func appendClient(b []byte, addr net.Addr) []byte {
+func appendClient(b []byte, addr net.Addr) []byte { return appendPeerIP(b, addr, "-") }
+
+// appendPeerIP appends a peer's IP address (an IPv4-mapped one as IPv4),
+// or unix for a Unix socket's peer, which has none. One place for the
+// request env (REMOTE_ADDR), the log and raw TCP's peer_addr.
+func appendPeerIP(b []byte, addr net.Addr, unix string) []byte {
 	if a, ok := addr.(*net.TCPAddr); ok {
-		if ip, ok := netip.AddrFromSlice(a.IP); ok {
-			return ip.Unmap().AppendTo(b)
-		}
+		return a.AddrPort().Addr().Unmap().AppendTo(b)
 	}
-	return append(b, '-')
+	return append(b, unix...)
 }
 
 // appendMillis writes d in milliseconds with three decimals.

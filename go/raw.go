@@ -48,12 +48,7 @@ func (l *listener) serveRaw() error {
 }
 
 // remoteIP is a connection's peer address without the port, as REMOTE_ADDR.
-func remoteIP(c net.Conn) string {
-	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		return a.IP.String()
-	}
-	return ""
-}
+func remoteIP(c net.Conn) string { return string(appendPeerIP(nil, c.RemoteAddr(), "127.0.0.1")) }
 
 // readRaw hands what the client sends to Ruby until it goes (a client, or
 // a socket the poller cannot park). The buffer is taken only once data is

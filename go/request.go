@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/binary"
-	"net"
 	"strconv"
 	"unsafe"
 
@@ -242,13 +241,6 @@ func (b *taskBuilder) build(ctx *fasthttp.RequestCtx, l *listener, handle uint64
 // remoteIP appends the peer's address to the block.
 func (b *taskBuilder) remoteIP(ctx *fasthttp.RequestCtx) span {
 	start := len(b.buf)
-	switch a := ctx.RemoteAddr().(type) {
-	case *net.TCPAddr:
-		b.buf = a.AddrPort().Addr().Unmap().AppendTo(b.buf)
-	case *net.UnixAddr:
-		b.buf = append(b.buf, "127.0.0.1"...) // Unix socket peers have no address
-	default:
-		b.buf = append(b.buf, a.String()...)
-	}
+	b.buf = appendPeerIP(b.buf, ctx.RemoteAddr(), "127.0.0.1") // as other servers do for a Unix socket
 	return span{uint32(start), uint32(len(b.buf) - start)}
 }
