@@ -80,14 +80,15 @@ func (c *rtConn) readRawOnce() bool {
 // report), without a read buffer. Connections that are not plain sockets
 // return at once and their Read blocks instead.
 func waitReadable(c net.Conn) error {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return nil
+	if raw := syscallConn(c); raw != nil {
+		return awaitBytes(raw)
 	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return err
-	}
+	return nil
+}
+
+// awaitBytes waits in Go's poller until the socket has bytes, EOF or an
+// error to report (a read deadline ends the wait too).
+func awaitBytes(raw syscall.RawConn) error {
 	var peek [1]byte
 	return raw.Read(func(fd uintptr) bool {
 		_, _, err := syscall.Recvfrom(int(fd), peek[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"net"
 	"syscall"
 	"time"
@@ -116,11 +115,7 @@ const hotWait = 50 * time.Millisecond
 // awaitMore: the socket has bytes (or an error to report) within hotWait.
 func (c *rtConn) awaitMore() bool {
 	c.netConn.SetReadDeadline(time.Now().Add(hotWait))
-	var peek [1]byte
-	err := c.sysConn.Read(func(fd uintptr) bool {
-		_, _, err := syscall.Recvfrom(int(fd), peek[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		return !errors.Is(err, syscall.EAGAIN)
-	})
+	err := awaitBytes(c.sysConn)
 	c.netConn.SetReadDeadline(time.Time{})
 	return err == nil
 }

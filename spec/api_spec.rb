@@ -23,8 +23,7 @@ RSpec.describe "Iodine API from a plain Ruby script" do
   end
 
   it "require \"iodine\" starts no Go runtime" do
-    out, err, status = IodineSpec.run_command(
-      {}, IodineSpec::RUBY, "-I", File.join(IodineSpec::ROOT, "lib"), "-e",
+    out, err, status = IodineSpec.run_ruby(
       'require "iodine"; print File.read("/proc/self/maps").include?("libiodine_go"), " ", ' \
       'File.read("/proc/self/status")[/^Threads:\s+(\d+)/, 1]',
       timeout: 20

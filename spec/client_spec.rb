@@ -128,8 +128,7 @@ RSpec.describe "WebSocket, SSE and TCP clients" do
   end
 
   it "refuses a url it can't dial, and a handler-less client, at once" do
-    out, err, status = IodineSpec.run_command(
-      {}, IodineSpec::RUBY, "-I", File.join(IodineSpec::ROOT, "lib"), "-e",
+    out, err, status = IodineSpec.run_ruby(
       'require "iodine"
        [["ftp://x/", { handler: Object.new }], ["ws://x/", {}], ["ws://x/", { handler: 1, service: :smtp }]].each do |url, o|
          Iodine::Connection.new(url, **o)

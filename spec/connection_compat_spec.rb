@@ -104,8 +104,7 @@ RSpec.describe "Connection and client compatibility" do
   end
 
   it "refuses settings it can't honour at once, with the reason" do
-    out, err, status = IodineSpec.run_command(
-      {}, IodineSpec::RUBY, "-I", File.join(IodineSpec::ROOT, "lib"), "-e",
+    out, err, status = IodineSpec.run_ruby(
       'require "iodine"
        h = Object.new
        [-> { Iodine.connect(url: "ws://x/", handler: h, hanlder: h) },

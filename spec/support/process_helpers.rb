@@ -87,6 +87,11 @@ module IodineSpec
 
   # Runs a command to completion (bounded); returns [stdout, stderr, status].
   # A command that overruns is killed and the status is nil.
+  # Runs a Ruby script with this checkout's lib on the load path.
+  def run_ruby(script, timeout: 20)
+    run_command({}, RUBY, "-I", File.join(ROOT, "lib"), "-e", script, timeout: timeout)
+  end
+
   def run_command(env, *cmd, timeout: 20, chdir: ROOT)
     out = Tempfile.new("iodine-spec-out")
     err = Tempfile.new("iodine-spec-err")
