@@ -89,7 +89,7 @@ func (c *rtConn) attach(nc net.Conn) bool {
 		c.mu.Unlock()
 		return false
 	}
-	c.netConn, c.dialing = nc, false
+	c.netConn, c.sysConn, c.dialing = nc, syscallConn(nc), false
 	c.mu.Unlock()
 	c.lastRead.Store(time.Now().UnixNano())
 	c.queueEvent(event{typ: evOpen})

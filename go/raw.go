@@ -52,10 +52,10 @@ func remoteIP(c net.Conn) string { return string(appendPeerIP(nil, c.RemoteAddr(
 
 // readRaw hands what the client sends to Ruby until it goes (a client, or
 // a socket the poller cannot park). The buffer is taken only once data is
-// there, so an idle connection holds none.
+// there (awaitBytes, on plain sockets), so an idle connection holds none.
 func (c *rtConn) readRaw() {
 	defer c.finish()
-	for waitReadable(c.netConn) == nil && c.readRawOnce() {
+	for (c.sysConn == nil || awaitBytes(c.sysConn) == nil) && c.readRawOnce() {
 		c.awaitReadAhead()
 	}
 }
@@ -74,16 +74,6 @@ func (c *rtConn) readRawOnce() bool {
 		return false
 	}
 	return true
-}
-
-// waitReadable blocks until c has bytes to read (or an error or EOF to
-// report), without a read buffer. Connections that are not plain sockets
-// return at once and their Read blocks instead.
-func waitReadable(c net.Conn) error {
-	if raw := syscallConn(c); raw != nil {
-		return awaitBytes(raw)
-	}
-	return nil
 }
 
 // awaitBytes waits in Go's poller until the socket has bytes, EOF or an

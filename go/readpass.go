@@ -128,13 +128,11 @@ func (c *rtConn) readable() {
 }
 
 // finishParked finishes a connection closed while parked or paused: no
-// read pass will come to see the error. False when something else reads it.
-func (c *rtConn) finishParked() bool {
-	if !c.readState.CompareAndSwap(readParked, readDone) && !c.readState.CompareAndSwap(readPaused, readDone) {
-		return false
+// read pass will come to see the error. Otherwise its reader does.
+func (c *rtConn) finishParked() {
+	if c.readState.CompareAndSwap(readParked, readDone) || c.readState.CompareAndSwap(readPaused, readDone) {
+		go c.finish()
 	}
-	go c.finish()
-	return true
 }
 
 // prefixPending: bytes fasthttp read past the upgrade request are still

@@ -48,7 +48,7 @@ type rtConn struct {
 
 	// The reading side (readpass.go); only its owner touches the rest.
 	readState atomic.Uint32
-	sysConn   syscall.RawConn // the socket the poller watches, or nil
+	sysConn   syscall.RawConn // the plain socket under netConn (the poller watches a server's), or nil
 	ws        *websocket.Conn // a WebSocket's reader
 	wsIn      *bufio.Reader   // its buffer (a server's, for peeking frames; lent out while parked)
 	wsClosing bool            // we sent a close: messages are dropped

@@ -160,8 +160,7 @@ func (c *rtConn) setupWebSocket(ws *websocket.Conn) {
 	c.ws = ws
 	ws.SetReadLimit(int64(c.maxMsg))
 	ws.SetPingHandler(func(data string) error {
-		c.lastRead.Store(time.Now().UnixNano())
-		c.write(c.frame(websocket.PongMessage, []byte(data)), false)
+		c.pinged([]byte(data))
 		return nil
 	})
 	ws.SetPongHandler(func(string) error {
@@ -169,9 +168,7 @@ func (c *rtConn) setupWebSocket(ws *websocket.Conn) {
 		return nil
 	})
 	ws.SetCloseHandler(func(code int, text string) error {
-		c.mu.Lock()
-		c.peerClosed = true
-		c.mu.Unlock()
+		c.markPeerClosed()
 		if code == websocket.CloseNoStatusReceived {
 			c.closeGracefully(c.frame(websocket.CloseMessage, nil))
 		} else {
@@ -179,6 +176,20 @@ func (c *rtConn) setupWebSocket(ws *websocket.Conn) {
 		}
 		return nil
 	})
+}
+
+// pinged answers the client's ping (through the library's handler or a
+// read pass's own reading of it).
+func (c *rtConn) pinged(payload []byte) {
+	c.lastRead.Store(time.Now().UnixNano())
+	c.write(c.frame(websocket.PongMessage, payload), false)
+}
+
+// markPeerClosed notes the client's close frame: no linger at the end.
+func (c *rtConn) markPeerClosed() {
+	c.mu.Lock()
+	c.peerClosed = true
+	c.mu.Unlock()
 }
 
 // readWebSocket reads messages until the connection ends (a client, or a
@@ -218,17 +229,15 @@ func (c *rtConn) wsReadReady(woken bool) int {
 				c.readEnded(err)
 				return passEnded
 			}
-		case peekPing, peekPong:
+		case peekPing:
+			c.pinged(framePayload(b[:size]))
+			c.wsIn.Discard(size)
+		case peekPong:
 			c.lastRead.Store(time.Now().UnixNano())
-			if kind == peekPing {
-				c.write(c.frame(websocket.PongMessage, framePayload(b[:size])), false)
-			}
 			c.wsIn.Discard(size)
 		case peekShortClose: // the library would read it as "no status"
 			logf(levelDebug, "connection %d: close frame with a 1-byte payload; closing (1002)", c.id)
-			c.mu.Lock()
-			c.peerClosed = true
-			c.mu.Unlock()
+			c.markPeerClosed()
 			c.closeGracefully(c.closeFrame(websocket.CloseProtocolError, ""))
 			return passEnded
 		default:
