@@ -80,11 +80,7 @@ module Iodine
     # stand for the handler. Settings come as keywords or, as in iodine 0.7,
     # one Hash. Returns the Iodine::Listener.
     def listen(settings = nil, **options, &block)
-      unless settings.nil?
-        raise ArgumentError, "Iodine.listen takes a Hash of settings, got #{settings.inspect}" unless settings.is_a?(Hash)
-        options = settings.transform_keys(&:to_sym).merge(options)
-      end
-      listener = Listener.new(**options, &block)
+      listener = Listener.new(**with_settings(:listen, settings, options), &block)
       @listeners << listener
       listener
     end
@@ -110,6 +106,17 @@ module Iodine
     # Called in a freshly forked cluster worker.
     def become_worker
       @worker = true
+    end
+
+    private
+
+    # iodine 0.7's calls took their settings as one Hash: merged with the
+    # keywords given beside it.
+    def with_settings(method, settings, options)
+      return options if settings.nil?
+      raise ArgumentError, "Iodine.#{method} takes a Hash of settings, got #{settings.inspect}" unless settings.is_a?(Hash)
+
+      settings.transform_keys(&:to_sym).merge(options)
     end
   end
 

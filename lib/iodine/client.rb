@@ -216,10 +216,6 @@ module Iodine
   # or one Hash of settings (url:, address:, port:, path:, service:, handler:,
   # headers:, cookies:, ping:, timeout:, max_msg:; HTTP-only ones ignored).
   def self.connect(settings = nil, **options)
-    unless settings.nil?
-      raise ArgumentError, "Iodine.connect takes a Hash of settings, got #{settings.inspect}" unless settings.is_a?(Hash)
-      options = settings.transform_keys(&:to_sym).merge(options)
-    end
-    Connection.connect(**options)
+    Connection.connect(**with_settings(:connect, settings, options))
   end
 end
