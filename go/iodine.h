@@ -207,8 +207,8 @@ int iodine_stream_write(uint64_t handle, char *data, size_t len);
 void iodine_stream_end(uint64_t handle, int aborted);
 int iodine_hijack(uint64_t handle);
 
-/* ---- WebSocket / SSE / raw TCP connections (go/rtconn.go, websocket.go,
- *      sse.go, raw.go) ----
+/* ---- WebSocket / SSE / raw TCP connections (go/rtconn.go, conn_websocket.go,
+ *      conn_sse.go, conn_raw.go) ----
  * iodine_upgrade answers an upgrade request: Go completes the handshake and
  * from then on the connection's id is the request's handle. Its events
  * arrive as IODINE_TASK_CONN tasks, one at a time: the next is queued only
@@ -243,7 +243,7 @@ int iodine_publish(char *channel, size_t channel_len, char *msg,
 int iodine_pubsub_hub_serve(char *path, char *err, int err_len);
 void iodine_pubsub_hub_connect(char *path);
 
-/* ---- clients (go/client.go, sse_client.go) ----
+/* ---- clients (go/client.go, conn_client_sse.go) ----
  * iodine_connect dials url (kind: enum iodine_client_kind) in the
  * background as connection id, taken from iodine_conn_new_id first so Ruby
  * knows the id before any event: IODINE_EV_OPEN follows, or

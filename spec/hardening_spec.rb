@@ -8,10 +8,9 @@ require "spec_helper"
 # clients are cut off after a bounded time without holding a Ruby thread;
 # floods of idle connections do not stop other clients from being served.
 #
-# Examples marked "NEEDS server.go" depend on changes outside the request
-# rules (go/server.go and go/body.go: a read deadline, a body deadline that
-# moves with progress, 408 for a timed-out body, an accept loop that
-# survives EMFILE); they fail until those land.
+# Examples marked "NEEDS ..." name the Go code outside the request rules
+# they exercise (a read deadline, a body deadline that moves with progress,
+# 408 for a timed-out body).
 RSpec.describe "Hardening against hostile clients" do
   # Sends raw bytes on a fresh connection and expects one answer with
   # `status`, then a closed connection with nothing more (no smuggled second
@@ -342,7 +341,7 @@ RSpec.describe "Hardening against hostile clients" do
     serve_fixture "app.ru", threads: 1, flags: ["-k", "1"]
 
     it "cuts a slowloris client off with 408 within a bounded time while serving others " \
-       "(NEEDS server.go: ReadTimeout)", timeout: 30 do
+       "(NEEDS listener.go: ReadTimeout)", timeout: 30 do
       raw_client(@port, timeout: 10) do |c|
         head = "GET / HTTP/1.1\r\nHost: localhost\r\nX-Slow: #{'a' * 40}\r\n\r\n"
         writer = trickle(c, head.chars, 0.5) # one byte every 500 ms: 30 s in all
@@ -362,7 +361,7 @@ RSpec.describe "Hardening against hostile clients" do
     end
 
     it "cuts a client that sends its body too slowly off with 408 without holding the Ruby thread " \
-       "(NEEDS server.go: ReadTimeout; body.go: body deadline; 408 for a timed-out body)", timeout: 30 do
+       "(NEEDS listener.go: ReadTimeout; http_request_body.go: body deadline; 408 for a timed-out body)", timeout: 30 do
       raw_client(@port, timeout: 10) do |c|
         c.write("POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n")
         writer = trickle(c, ["x"] * 100, 0.5) # 50 s for the whole body
@@ -378,7 +377,7 @@ RSpec.describe "Hardening against hostile clients" do
     end
 
     it "cuts a slow body that is larger than the read buffer off with 408 " \
-       "(NEEDS body.go: body deadline; server.go: 408 for a timed-out body)", timeout: 30 do
+       "(NEEDS http_request_body.go: body deadline; http_serve.go: 408 for a timed-out body)", timeout: 30 do
       raw_client(@port, timeout: 10) do |c|
         c.write("POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000000\r\n\r\n")
         c.write("y" * 65_536)
@@ -393,7 +392,7 @@ RSpec.describe "Hardening against hostile clients" do
     end
 
     it "cuts off an endless chunk extension " \
-       "(NEEDS body.go: body deadline; server.go: 408 for a timed-out body)", timeout: 30 do
+       "(NEEDS http_request_body.go: body deadline; http_serve.go: 408 for a timed-out body)", timeout: 30 do
       raw_client(@port, timeout: 10) do |c|
         c.write("POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=")
         writer = trickle(c, ["e" * 4096] * 2000, 0.005) # ~800 KB/s of extension, never a line end
@@ -406,7 +405,7 @@ RSpec.describe "Hardening against hostile clients" do
       expect_still_serving
     end
 
-    it "cuts a connection that never sends a byte off (NEEDS server.go: ReadTimeout)", timeout: 20 do
+    it "cuts a connection that never sends a byte off (NEEDS listener.go: ReadTimeout)", timeout: 20 do
       raw_client(@port, timeout: 10) do |c|
         started = now
         c.read_until_eof(timeout: 6)
@@ -414,7 +413,7 @@ RSpec.describe "Hardening against hostile clients" do
       end
     end
 
-    it "cuts off a message made only of bare LFs, which is never a request (NEEDS server.go: ReadTimeout)",
+    it "cuts off a message made only of bare LFs, which is never a request (NEEDS listener.go: ReadTimeout)",
        timeout: 20 do
       raw_client(@port, timeout: 10) do |c|
         c.write("GET / HTTP/1.1\nHost: localhost\n\n")

@@ -69,7 +69,7 @@ func (l *sharedListener) acceptLoop() {
 		}
 		// FIFO wake-ups spread connections that arrive one by one; in a
 		// burst the worker already running would take them all, so a busier
-		// one stands back (board.go).
+		// one stands back (cluster_board.go).
 		waitForTurn()
 		nfd, _, err := syscall.Accept4(l.fd, syscall.SOCK_CLOEXEC|syscall.SOCK_NONBLOCK)
 		if err != nil {
@@ -81,10 +81,10 @@ func (l *sharedListener) acceptLoop() {
 			continue
 		}
 		if lowOnDescriptors(nfd) {
-			go refuseBusy(nfd) // busy.go: 503 and close
+			go refuseBusy(nfd) // listener_busy.go: 503 and close
 			continue
 		}
-		boardCount(1) // back down when the connection closes (drain.go)
+		boardCount(1) // back down when the connection closes (listener_drain.go)
 		f := os.NewFile(uintptr(nfd), "conn")
 		c, err := net.FileConn(f) // registers a duplicate with the poller
 		f.Close()

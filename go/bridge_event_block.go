@@ -5,7 +5,7 @@ import (
 	"unsafe"
 )
 
-// The Go mirror of iodine_event_t (iodine.h), checked in abi_check.go.
+// The Go mirror of iodine_event_t (iodine.h), checked in bridge_abi_check.go.
 type eventHeader struct {
 	next          uint64
 	handle        uint64
@@ -17,7 +17,7 @@ type eventHeader struct {
 
 const eventHeaderSize = int(unsafe.Sizeof(eventHeader{}))
 
-// Task kinds besides taskHTTP (request.go).
+// Task kinds besides taskHTTP (bridge_request_block.go).
 const (
 	taskConn   = 2
 	taskPubSub = 3

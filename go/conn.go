@@ -15,7 +15,7 @@ import (
 
 // rtConn is one long-lived connection: a WebSocket or SSE after its
 // upgrade, or a raw TCP one. Go owns the socket. It is read in passes while
-// it has bytes and parked in the poller in between (readpass.go), and
+// it has bytes and parked in the poller in between (conn_read.go), and
 // writes go through an outgoing queue that a flusher goroutine empties,
 // started only while there is something to write: an idle connection has
 // no goroutine at all. Ruby sees the connection through events, one at a
@@ -32,7 +32,7 @@ type rtConn struct {
 	flushing    bool     // a flusher goroutine is running
 	closeAfter  bool     // close once out is written (close, close frame)
 	closed      bool     // the socket is closed; writes are refused
-	dialing     bool     // a client not connected yet (client.go); writes are refused
+	dialing     bool     // a client not connected yet (conn_client.go); writes are refused
 	wantDrained bool     // Ruby wrote: tell it when the backlog empties
 	events      []event  // events waiting for the one with Ruby
 	queued      int      // bytes in events (maxReadAhead)
@@ -44,9 +44,9 @@ type rtConn struct {
 	subs        []*subscription
 	timeout     time.Duration // idle time before a keep-alive ping
 	maxMsg      int           // the biggest message it takes, bytes
-	client      bool          // we dialed it (client.go): WebSocket frames are masked
+	client      bool          // we dialed it (conn_client.go): WebSocket frames are masked
 
-	// The reading side (readpass.go); only its owner touches the rest.
+	// The reading side (conn_read.go); only its owner touches the rest.
 	readState atomic.Uint32
 	sysConn   syscall.RawConn // the plain socket under netConn (the poller watches a server's), or nil
 	ws        *websocket.Conn // a WebSocket's reader
@@ -63,7 +63,7 @@ type connKind uint8
 const (
 	connWebSocket connKind = iota + 1
 	connSSE
-	connRaw // a raw TCP service's connection (raw.go)
+	connRaw // a raw TCP service's connection (conn_raw.go)
 )
 
 // event is a connection event on its way to Ruby.
@@ -75,7 +75,7 @@ type event struct {
 	data    []byte
 }
 
-// Event types and flags: the values of iodine.h's enums (abi_check.go).
+// Event types and flags: the values of iodine.h's enums (bridge_abi_check.go).
 const (
 	evOpen      = 1
 	evMessage   = 2
@@ -466,7 +466,7 @@ const keepAliveTick = time.Second
 
 // keepAlive pings every connection that wrote nothing for its interval,
 // and closes those that sent nothing (not even a pong) for three of them;
-// a raw TCP connection gets on_timeout instead (raw.go).
+// a raw TCP connection gets on_timeout instead (conn_raw.go).
 // One goroutine per process scans all connections, instead of a timer each.
 func keepAlive(stop <-chan struct{}) {
 	tick := time.NewTicker(keepAliveTick)

@@ -16,8 +16,8 @@ import (
 
 // Clients: Iodine::Connection.new(url, handler:) dials out: a WebSocket
 // (fasthttp/websocket's Dialer), an SSE stream (net/http, parsed in
-// sse_client.go) or raw TCP. Once connected it lives like an accepted
-// connection (rtconn.go): the same write queue, events and callbacks; a
+// conn_client_sse.go) or raw TCP. Once connected it lives like an accepted
+// connection (conn.go): the same write queue, events and callbacks; a
 // client's WebSocket frames are masked. Dialing never blocks Ruby: on_open
 // follows when it succeeds, on_close alone when it fails.
 

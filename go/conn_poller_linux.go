@@ -14,7 +14,7 @@ import (
 //
 // The set is level-triggered and one-shot: a socket is reported once, then
 // not again until its read pass arms it anew, which reports it at once if
-// bytes are still waiting. Each report starts one read pass (readpass.go).
+// bytes are still waiting. Each report starts one read pass (conn_read.go).
 // Go's own poller keeps watching the same sockets for the reads and writes
 // that do block; a socket may sit in two epoll sets.
 type poller struct{ epfd int }

@@ -21,7 +21,7 @@ import (
 // WebSockets: fasthttp/websocket does the handshake and reads frames
 // (fragments, control frames, permessage-deflate, the size limit). Writes
 // bypass its writer: every frame goes through the connection's queue
-// (rtconn.go), so Ruby never blocks and broadcasts share one encoded frame.
+// (conn.go), so Ruby never blocks and broadcasts share one encoded frame.
 
 // wsReadBuffer is the reader's buffer: small, as most of an idle
 // connection's memory is buffers. Bigger messages just take more reads, or
@@ -204,11 +204,11 @@ func (c *rtConn) readWebSocket() {
 	}
 }
 
-// wsReadReady is a parked WebSocket's read pass (readpass.go). Pings and
+// wsReadReady is a parked WebSocket's read pass (conn_read.go). Pings and
 // pongs alone are answered here: inside the library, the reader would go
 // on to wait for the next frame and keep a goroutine for it. Messages,
 // close frames and anything malformed go through fasthttp/websocket.
-// It returns passMore, passPaused or passEnded (readpass.go).
+// It returns passMore, passPaused or passEnded (conn_read.go).
 func (c *rtConn) wsReadReady(woken bool) int {
 	if c.wsIn.Size() == 0 {
 		lendBuffer(c.wsIn, c.netConn)

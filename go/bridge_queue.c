@@ -1,5 +1,5 @@
 /*
- * queue.c: the task queue between Go and the Ruby threads.
+ * bridge_queue.c: the task queue between Go and the Ruby threads.
  *
  * Go pushes (one cgo call per request); Ruby threads wait here in plain C
  * with the GVL released, each on its own condition variable. Idle waiters

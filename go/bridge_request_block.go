@@ -10,7 +10,7 @@ import (
 )
 
 // The Go mirror of iodine_task_t's fixed part (see iodine.h). Its layout is
-// checked against the C struct in abi_check.go.
+// checked against the C struct in bridge_abi_check.go.
 type taskHeader struct {
 	next                                                             uint64
 	handle                                                           uint64

@@ -29,7 +29,7 @@ func responseHeaders(b []byte, each func(name, value []byte)) {
 }
 
 // validHeaderName reports whether name is an RFC 9110 token (tchar, the
-// table request_rules.go checks request names with).
+// table http_request_rules.go checks request names with).
 func validHeaderName(name []byte) bool {
 	if len(name) == 0 {
 		return false

@@ -7,7 +7,7 @@ import (
 )
 
 // A connection's reading side. A connection the poller can park
-// (poller_linux.go) is read in passes: nothing runs for it while its socket
+// (conn_poller_linux.go) is read in passes: nothing runs for it while its socket
 // is quiet; when bytes arrive one read pass handles them and parks it
 // again. Clients, and sockets the poller cannot watch, keep one goroutine
 // that reads in a loop until the connection ends.
@@ -136,7 +136,7 @@ func (c *rtConn) finishParked() {
 }
 
 // prefixPending: bytes fasthttp read past the upgrade request are still
-// waiting in front of the socket (hijack.go).
+// waiting in front of the socket (http_hijack.go).
 func (c *rtConn) prefixPending() bool {
 	p, ok := c.netConn.(*prefixConn)
 	return ok && len(p.prefix) > 0
