@@ -17,11 +17,6 @@ type eventHeader struct {
 
 const eventHeaderSize = int(unsafe.Sizeof(eventHeader{}))
 
-// Task kinds besides taskHTTP (bridge_request_block.go).
-const (
-	taskConn   = 2
-	taskPubSub = 3
-)
 
 var eventBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
 

@@ -49,22 +49,22 @@ func iodine_listen(cfg *C.iodine_listen_cfg_t, errBuf *C.char, errLen C.int) (id
 	id = -1
 	defer recovered("iodine_listen")
 	c := listenConfig{
-		address:    C.GoString(cfg.address),
-		port:       int(cfg.port),
-		unix:       cfg.unix_socket != 0,
-		maxBody:    int64(cfg.max_body),
-		maxHeader:  int(cfg.max_header),
-		maxLine:    int(cfg.max_line),
-		maxHeaders: int(cfg.max_headers),
-		keepAlive:  time.Duration(cfg.keep_alive) * time.Second,
-		bodySpill:  int64(cfg.body_spill),
-		fd:         int(cfg.fd),
-		public:     C.GoString(cfg.public_folder),
-		maxAge:     int(cfg.max_age),
-		log:        cfg.log != 0,
-		maxMsg:     int(cfg.max_msg),
-		ping:       time.Duration(cfg.ping) * time.Second,
-		raw:        cfg.raw != 0,
+		address:        C.GoString(cfg.address),
+		port:           int(cfg.port),
+		unix:           cfg.unix_socket != 0,
+		maxBodyBytes:   int64(cfg.max_body_bytes),
+		maxHeaderBytes: int(cfg.max_header_bytes),
+		maxLineBytes:   int(cfg.max_line_bytes),
+		maxHeaderCount: int(cfg.max_header_count),
+		keepAlive:      time.Duration(cfg.keep_alive_s) * time.Second,
+		bodySpillBytes: int64(cfg.body_spill_bytes),
+		fd:             int(cfg.fd),
+		public:         C.GoString(cfg.public_folder),
+		maxAgeSeconds:  int(cfg.max_age_s),
+		log:            cfg.log != 0,
+		maxMsgBytes:    int(cfg.max_msg_bytes),
+		ping:           time.Duration(cfg.ping_s) * time.Second,
+		raw:            cfg.raw != 0,
 	}
 	l, err := listen(c)
 	if err != nil {

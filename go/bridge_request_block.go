@@ -26,15 +26,6 @@ type span struct{ off, len uint32 }
 
 const taskHeaderSize = int(unsafe.Sizeof(taskHeader{}))
 
-const (
-	taskHTTP    = 1
-	reqTLS      = 1
-	reqBodyFile = 2
-	reqHead     = 4
-	reqHTTP10   = 8
-	reqWS       = 16
-	reqSSE      = 32
-)
 
 // taskBuilder lays out one request block: the fixed header, then the
 // strings, then the header span table. It is reused between requests.
@@ -146,7 +137,7 @@ func (b *taskBuilder) start(ctx *fasthttp.RequestCtx, l *listener) int {
 	h.listener = uint32(l.id)
 	req := &ctx.Request
 	uri := req.Header.RequestURI()
-	if len(uri) > l.cfg.maxLine {
+	if len(uri) > l.cfg.maxLineBytes {
 		return fasthttp.StatusRequestURITooLong
 	}
 	h.method = b.str(req.Header.Method())
@@ -201,7 +192,7 @@ func (b *taskBuilder) start(ctx *fasthttp.RequestCtx, l *listener) int {
 	count := 0
 	for k, v := range req.Header.AllInOrder() {
 		count++
-		if len(k)+len(v)+2 > l.cfg.maxLine || count > l.cfg.maxHeaders {
+		if len(k)+len(v)+2 > l.cfg.maxLineBytes || count > l.cfg.maxHeaderCount {
 			return fasthttp.StatusRequestHeaderFieldsTooLarge
 		}
 		b.addHeader(k, v)

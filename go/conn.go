@@ -75,21 +75,6 @@ type event struct {
 	data    []byte
 }
 
-// Event types and flags: the values of iodine.h's enums (bridge_abi_check.go).
-const (
-	evOpen      = 1
-	evMessage   = 2
-	evDrained   = 3
-	evShutdown  = 4
-	evClose     = 5
-	evReconnect = 6
-	evPubSub    = 7
-	evTimeout   = 8
-	evSSE       = 9
-
-	evBinary = 1
-)
-
 // maxBacklog bounds a connection's outgoing queue: a client that stops
 // reading is closed past it instead of growing memory without limit.
 const maxBacklog = 16 << 20
@@ -107,7 +92,7 @@ var (
 // raw TCP service's.
 func newRTConn(id uint64, kind connKind, c net.Conn, l *listener) *rtConn {
 	rc := &rtConn{id: id, kind: kind, netConn: c, listener: l, sysConn: syscallConn(c),
-		timeout: l.cfg.ping, maxMsg: l.cfg.maxMsg}
+		timeout: l.cfg.ping, maxMsg: l.cfg.maxMsgBytes}
 	if kind == connRaw {
 		rc.timeout = l.cfg.keepAlive // before on_timeout
 	} else {

@@ -21,12 +21,6 @@ import (
 // client's WebSocket frames are masked. Dialing never blocks Ruby: on_open
 // follows when it succeeds, on_close alone when it fails.
 
-// Client kinds (Iodine::Connection passes them).
-const (
-	clientWebSocket = 1
-	clientSSE       = 2
-	clientRaw       = 3
-)
 
 type clientOptions struct {
 	kind   int

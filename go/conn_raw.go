@@ -42,7 +42,7 @@ func (l *listener) serveRaw() error {
 			tc.SetNoDelay(true)
 		}
 		rc := newRTConn(newConnID(), connRaw, c, l)
-		rc.queueEvent(event{typ: evOpen, sub: uint64(l.id) + 1, data: []byte(remoteIP(c))})
+		rc.queueEvent(event{typ: evAccept, sub: uint64(l.id), data: []byte(remoteIP(c))})
 		go rc.serveReads()
 	}
 }

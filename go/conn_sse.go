@@ -37,7 +37,7 @@ func (l *listener) upgradeSSE(ctx *fasthttp.RequestCtx, id uint64, extra http.He
 		}
 	}
 	head = append(head, "\r\n"...)
-	hijackRaw(ctx, l.cfg.maxHeader, func(c net.Conn) func() {
+	hijackRaw(ctx, l.cfg.maxHeaderBytes, func(c net.Conn) func() {
 		rc := newRTConn(id, connSSE, c, l)
 		rc.write(head, false)
 		rc.queueEvent(event{typ: evOpen})

@@ -83,7 +83,7 @@ func (l *listener) upgradeWebSocket(ctx *fasthttp.RequestCtx, id uint64, extra h
 			req.Header.Set(name, string(v))
 		}
 	}
-	hijackRaw(ctx, l.cfg.maxHeader, func(c net.Conn) func() {
+	hijackRaw(ctx, l.cfg.maxHeaderBytes, func(c net.Conn) func() {
 		w := &handshakeWriter{conn: c, header: http.Header{}, in: new(bufio.Reader)}
 		lendBuffer(w.in, c)
 		ws, err := wsUpgrader.Upgrade(w, req, extra)

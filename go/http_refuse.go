@@ -53,7 +53,7 @@ func (l *listener) parseErrorHandler(ctx *fasthttp.RequestCtx, err error) {
 // too big is refused before the client sends it. (Without Expect, fasthttp
 // reads the first 8 KB of a body before the handler refuses it.)
 func (l *listener) expectContinue(ctx *fasthttp.RequestCtx) int {
-	if int64(ctx.Request.Header.ContentLength()) > l.cfg.maxBody {
+	if int64(ctx.Request.Header.ContentLength()) > l.cfg.maxBodyBytes {
 		logf(levelWarn, "refused %s %s from %s: 413 Payload Too Large (Content-Length %d)",
 			ctx.Method(), clip(ctx.Request.Header.RequestURI()), ctx.RemoteAddr(), ctx.Request.Header.ContentLength())
 		answerPlain(ctx, fasthttp.StatusRequestEntityTooLarge, "Payload Too Large")

@@ -37,11 +37,11 @@ func (l *listener) serveHTTP(ctx *fasthttp.RequestCtx) {
 	}
 	// In streaming mode fasthttp hands over a body of any announced size;
 	// refuse an oversized one before reading it.
-	if int64(ctx.Request.Header.ContentLength()) > l.cfg.maxBody {
+	if int64(ctx.Request.Header.ContentLength()) > l.cfg.maxBodyBytes {
 		l.refuse(ctx, fasthttp.StatusRequestEntityTooLarge, "Payload Too Large")
 		return
 	}
-	body, err := readBody(ctx, l.cfg.bodySpill, l.cfg.maxBody, l.cfg.keepAlive)
+	body, err := readBody(ctx, l.cfg.bodySpillBytes, l.cfg.maxBodyBytes, l.cfg.keepAlive)
 	if err != nil {
 		var netErr net.Error
 		if err == errBodyTooLarge {

@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define IODINE_ABI_VERSION 7
+#define IODINE_ABI_VERSION 8
 
 /* A string inside a task block: byte offset from the block start, length. */
 typedef struct {
@@ -67,8 +67,7 @@ typedef struct iodine_task {
 
 /* iodine_event_t.event for IODINE_TASK_CONN */
 enum iodine_event_type {
-  IODINE_EV_OPEN = 1,      /* a raw TCP connection's: sub is its listener's
-                              index + 1, data the peer's address */
+  IODINE_EV_OPEN = 1,      /* the connection is open (on_open) */
   IODINE_EV_MESSAGE = 2,   /* data: the message (flags: IODINE_EV_BINARY) */
   IODINE_EV_DRAINED = 3,   /* the outgoing backlog emptied */
   IODINE_EV_SHUTDOWN = 4,  /* the server is stopping; close follows */
@@ -78,6 +77,9 @@ enum iodine_event_type {
   IODINE_EV_TIMEOUT = 8,   /* a raw TCP connection was idle for its timeout */
   IODINE_EV_SSE = 9,       /* an SSE client got an event: channel holds
                               "id\nevent name", data the data */
+  IODINE_EV_ACCEPT = 10,   /* a raw TCP service accepted the connection: sub
+                              is its listener's index, data the peer's
+                              address; stands for on_open too */
 };
 
 /* iodine_event_t.flags */
@@ -132,28 +134,29 @@ enum iodine_client_kind {
   IODINE_CLIENT_RAW = 3,       /* tcp:// unix:// */
 };
 
-/* ---------- listener configuration (C -> Go, copied by Go) ---------- */
+/* ---------- listener configuration (C -> Go, copied by Go) ----------
+ * Every value is set by Ruby (lib/iodine/listener_settings.rb owns the
+ * defaults and converts the user's units); the names carry the unit. */
 
 typedef struct {
-  const char *address;  /* host/IP, or a Unix socket path when unix != 0 */
+  const char *address;      /* host/IP, or a Unix socket path when unix != 0 */
   int32_t port;
   int32_t unix_socket;
-  int32_t tls;          /* reserved (issue: TLS) */
-  int64_t max_body;     /* bytes; 413 above */
-  int32_t max_header;   /* total header bytes; 431 above */
-  int32_t max_line;     /* one header line / request line; 414/431 above */
-  int32_t max_headers;  /* header count; 431 above */
-  int32_t keep_alive;   /* idle keep-alive timeout, seconds */
-  int64_t body_spill;   /* bodies above this many bytes go to a temp file */
-  int32_t fd;           /* a listening socket inherited from the cluster
-                           master (then address/port are ignored), or -1 */
+  int64_t max_body_bytes;   /* 413 above */
+  int32_t max_header_bytes; /* the whole header block; 431 above */
+  int32_t max_line_bytes;   /* one header line / request target; 431/414 */
+  int32_t max_header_count; /* 431 above */
+  int32_t keep_alive_s;     /* idle keep-alive timeout */
+  int64_t body_spill_bytes; /* bodies above go to a temp file */
+  int32_t fd;               /* a listening socket inherited from the cluster
+                               master (then address/port are ignored), or -1 */
   const char *public_folder; /* static files served by Go ("" for none) */
-  int32_t max_age;      /* static files' Cache-Control max-age, seconds */
-  int32_t log;          /* 1: log every request (access log) */
-  int32_t max_msg;      /* WebSocket message limit, bytes; close 1009 above */
-  int32_t ping;         /* WebSocket/SSE keep-alive ping interval, seconds */
-  int32_t raw;          /* 1: a raw TCP service (no HTTP); keep_alive is
-                           then the idle time before on_timeout */
+  int32_t max_age_s;        /* static files' Cache-Control max-age */
+  int32_t log;              /* 1: log every request (access log) */
+  int32_t max_msg_bytes;    /* WebSocket message limit; close 1009 above */
+  int32_t ping_s;           /* WebSocket/SSE keep-alive ping interval */
+  int32_t raw;              /* 1: a raw TCP service (no HTTP); keep_alive_s
+                               is then the idle time before on_timeout */
 } iodine_listen_cfg_t;
 
 /*

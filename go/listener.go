@@ -17,23 +17,24 @@ import (
 // fasthttp server (or raw TCP accept loop) that serves it.
 
 // listenConfig is a listener's settings, copied from iodine_listen_cfg_t.
+// Their defaults live in one place, lib/iodine/listener_settings.rb.
 type listenConfig struct {
-	address    string
-	port       int
-	unix       bool
-	maxBody    int64
-	maxHeader  int
-	maxLine    int
-	maxHeaders int
-	keepAlive  time.Duration
-	bodySpill  int64
-	fd         int           // an inherited listening socket (cluster worker), or -1
-	public     string        // static files folder ("" for none)
-	maxAge     int           // static files' Cache-Control max-age, seconds
-	log        bool          // access log
-	maxMsg     int           // WebSocket message limit, bytes
-	ping       time.Duration // WebSocket/SSE keep-alive ping interval
-	raw        bool          // a raw TCP service (conn_raw.go), no HTTP
+	address        string
+	port           int
+	unix           bool
+	maxBodyBytes   int64         // 413 above
+	maxHeaderBytes int           // the whole header block; 431 above
+	maxLineBytes   int           // one header line or the request target; 431/414 above
+	maxHeaderCount int           // 431 above
+	keepAlive      time.Duration // idle keep-alive; also the raw TCP on_timeout
+	bodySpillBytes int64         // bodies above go to a temp file
+	fd             int           // an inherited listening socket (cluster worker), or -1
+	public         string        // static files folder ("" for none)
+	maxAgeSeconds  int           // static files' Cache-Control max-age
+	log            bool          // access log
+	maxMsgBytes    int           // WebSocket message limit; close 1009 above
+	ping           time.Duration // WebSocket/SSE keep-alive ping interval
+	raw            bool          // a raw TCP service (conn_raw.go), no HTTP
 }
 
 // listener is one Iodine.listen: a bound socket and its fasthttp server.
@@ -72,7 +73,7 @@ func listen(cfg listenConfig) (*listener, error) {
 	}
 	var static *staticFiles
 	if cfg.public != "" {
-		if static, err = newStaticFiles(cfg.public, cfg.maxAge); err != nil {
+		if static, err = newStaticFiles(cfg.public, cfg.maxAgeSeconds); err != nil {
 			ln.Close()
 			return nil, fmt.Errorf("public folder: %w", err)
 		}
@@ -108,8 +109,8 @@ func (l *listener) httpServer() *fasthttp.Server {
 		DisablePreParseMultipartForm:  true,
 		StreamRequestBody:             true,
 		CloseOnShutdown:               true,
-		ReadBufferSize:                cfg.maxHeader,
-		MaxRequestBodySize:            int(cfg.maxBody),
+		ReadBufferSize:                cfg.maxHeaderBytes,
+		MaxRequestBodySize:            int(cfg.maxBodyBytes),
 		IdleTimeout:                   cfg.keepAlive,
 		ReadTimeout:                   cfg.keepAlive,
 		Logger:                        quietLogger{},

@@ -27,10 +27,6 @@ type timer struct {
 	clock    *time.Timer // nil while a run is queued or running
 }
 
-// The task kind of a due timer's run (an iodine_event_t whose handle is the
-// timer's id).
-const taskTimer = 4
-
 var (
 	timersMu      sync.Mutex
 	timers        = map[uint64]*timer{}

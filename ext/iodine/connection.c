@@ -189,7 +189,33 @@ static VALUE hub_connect(VALUE self, VALUE path) {
   return Qtrue;
 }
 
+/* iodine.h's values for Ruby (lib/iodine/connection.rb, client.rb): the
+ * header is their one source. */
+static void define_constants(void) {
+  static const struct {
+    const char *name;
+    int value;
+  } consts[] = {
+      {"EV_OPEN", IODINE_EV_OPEN},
+      {"EV_MESSAGE", IODINE_EV_MESSAGE},
+      {"EV_DRAINED", IODINE_EV_DRAINED},
+      {"EV_SHUTDOWN", IODINE_EV_SHUTDOWN},
+      {"EV_CLOSE", IODINE_EV_CLOSE},
+      {"EV_RECONNECT", IODINE_EV_RECONNECT},
+      {"EV_PUBSUB", IODINE_EV_PUBSUB},
+      {"EV_TIMEOUT", IODINE_EV_TIMEOUT},
+      {"EV_SSE", IODINE_EV_SSE},
+      {"EV_ACCEPT", IODINE_EV_ACCEPT},
+      {"CLIENT_WEBSOCKET", IODINE_CLIENT_WEBSOCKET},
+      {"CLIENT_SSE", IODINE_CLIENT_SSE},
+      {"CLIENT_RAW", IODINE_CLIENT_RAW},
+  };
+  for (size_t i = 0; i < sizeof(consts) / sizeof(consts[0]); i++)
+    rb_define_const(IodineBase, consts[i].name, INT2FIX(consts[i].value));
+}
+
 void iodine_init_connection(void) {
+  define_constants();
   id_on_event = rb_intern("on_event");
   id_on_pubsub = rb_intern("on_pubsub");
   rb_define_singleton_method(IodineBase, "conn_write", conn_write, 3);

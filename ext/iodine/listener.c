@@ -1,42 +1,44 @@
 /*
  * listener.c: binding listeners and starting/stopping the Go server.
- * Settings arrive from Ruby (lib/iodine/listener.rb) already validated.
+ * Settings arrive from Ruby (Iodine::Listener#core_options) validated and
+ * complete, in bytes and seconds: their defaults live in Ruby alone
+ * (lib/iodine/listener_settings.rb), so a missing one is a bug (KeyError).
  */
 #include "iodine_ext.h"
 
 static VALUE apps; /* listener id -> Rack app (a GC root) */
 
-static long opt_int(VALUE opts, const char *key, long dflt) {
-  VALUE v = rb_hash_aref(opts, ID2SYM(rb_intern(key)));
-  return NIL_P(v) ? dflt : NUM2LONG(v);
+static VALUE opt(VALUE opts, const char *key) {
+  return rb_hash_fetch(opts, ID2SYM(rb_intern(key)));
+}
+
+static long opt_int(VALUE opts, const char *key) {
+  return NUM2LONG(opt(opts, key));
 }
 
 /* Iodine::Base.listen(app, opts) -> [id, port]. Binds at once. */
 static VALUE base_listen(VALUE self, VALUE app, VALUE opts) {
   iodine_go_require();
   Check_Type(opts, T_HASH);
-  VALUE address = rb_hash_aref(opts, ID2SYM(rb_intern("address")));
-  address = NIL_P(address) ? rb_str_new_cstr("") : rb_obj_as_string(address);
-  VALUE public_folder = rb_hash_aref(opts, ID2SYM(rb_intern("public")));
-  public_folder = NIL_P(public_folder) ? rb_str_new_cstr("")
-                                       : rb_obj_as_string(public_folder);
+  VALUE address = rb_obj_as_string(opt(opts, "address"));
+  VALUE public_folder = rb_obj_as_string(opt(opts, "public"));
   iodine_listen_cfg_t cfg = {
       .address = StringValueCStr(address),
-      .port = (int32_t)opt_int(opts, "port", 3000),
-      .unix_socket = RTEST(rb_hash_aref(opts, ID2SYM(rb_intern("unix")))),
-      .max_body = opt_int(opts, "max_body", 50L << 20),
-      .max_header = (int32_t)opt_int(opts, "max_header", 32 << 10),
-      .max_line = (int32_t)opt_int(opts, "max_line", 8192),
-      .max_headers = (int32_t)opt_int(opts, "max_headers", 128),
-      .keep_alive = (int32_t)opt_int(opts, "keep_alive", 40),
-      .body_spill = opt_int(opts, "body_spill", 1L << 20),
-      .fd = (int32_t)opt_int(opts, "fd", -1),
+      .port = (int32_t)opt_int(opts, "port"),
+      .unix_socket = RTEST(opt(opts, "unix")),
+      .max_body_bytes = opt_int(opts, "max_body_bytes"),
+      .max_header_bytes = (int32_t)opt_int(opts, "max_header_bytes"),
+      .max_line_bytes = (int32_t)opt_int(opts, "max_line_bytes"),
+      .max_header_count = (int32_t)opt_int(opts, "max_header_count"),
+      .keep_alive_s = (int32_t)opt_int(opts, "keep_alive_s"),
+      .body_spill_bytes = opt_int(opts, "body_spill_bytes"),
+      .fd = (int32_t)opt_int(opts, "fd"),
       .public_folder = StringValueCStr(public_folder),
-      .max_age = (int32_t)opt_int(opts, "max_age", 3600),
-      .log = RTEST(rb_hash_aref(opts, ID2SYM(rb_intern("log")))),
-      .max_msg = (int32_t)opt_int(opts, "max_msg", 250 * 1024),
-      .ping = (int32_t)opt_int(opts, "ping", 40),
-      .raw = RTEST(rb_hash_aref(opts, ID2SYM(rb_intern("raw")))),
+      .max_age_s = (int32_t)opt_int(opts, "max_age_s"),
+      .log = RTEST(opt(opts, "log")),
+      .max_msg_bytes = (int32_t)opt_int(opts, "max_msg_bytes"),
+      .ping_s = (int32_t)opt_int(opts, "ping_s"),
+      .raw = RTEST(opt(opts, "raw")),
   };
   char err[512] = "";
   int id = iodine_go.listen(&cfg, err, sizeof(err));

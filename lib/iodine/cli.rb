@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+require_relative "listener_settings"
+
 module Iodine
   # The `iodine` command line: `iodine [options] [rackup file]`.
   #
@@ -14,6 +16,9 @@ module Iodine
     # One command-line option: every name it answers to, the options key it sets, how its value is
     # checked (type), the value's placeholder in the help text, a description and the default shown.
     Flag = Struct.new(:names, :key, :type, :placeholder, :description, :default_text)
+
+    # A listener setting's default, as the help text shows it (listener_settings.rb owns them).
+    def self.listener_default(name) = ListenerSettings::DEFAULTS.fetch(name).to_s
 
     # Grouped as the help text shows them; names are iodine 0.7's short names and 0.8's long ones.
     FLAG_GROUPS = {
@@ -31,17 +36,17 @@ module Iodine
       "HTTP" => [
         Flag.new(%w[-www -public], :public, :string, "DIR", "folder of static files to serve", "none"),
         Flag.new(%w[-v -log], :log, :switch, nil, "log every request", "off"),
-        Flag.new(%w[-k -keep-alive -tout], :keep_alive, :count, "SEC", "keep-alive timeout, seconds", "40"),
-        Flag.new(%w[-maxbd -max-body], :max_body, :count, "MB", "upload (request body) limit, MB", "50"),
+        Flag.new(%w[-k -keep-alive -tout], :keep_alive, :count, "SEC", "keep-alive timeout, seconds", listener_default(:timeout)),
+        Flag.new(%w[-maxbd -max-body], :max_body, :count, "MB", "upload (request body) limit, MB", listener_default(:max_body)),
         Flag.new(%w[-maxhd -max-header -max-headers], :max_headers, :count, "KB",
-                 "total request header size limit, KB", "32"),
-        Flag.new(%w[-maxln -max-line], :max_line, :count, "BYTES", "one header line limit, bytes", "8192"),
+                 "total request header size limit, KB", listener_default(:max_headers)),
+        Flag.new(%w[-maxln -max-line], :max_line, :count, "BYTES", "one header line limit, bytes", listener_default(:max_line)),
         Flag.new(%w[-maxage -max-age], :max_age, :count, "SEC",
-                 "static files' Cache-Control max-age, seconds", "3600")
+                 "static files' Cache-Control max-age, seconds", listener_default(:max_age))
       ],
       "WebSocket / SSE" => [
-        Flag.new(%w[-maxms -max-msg], :max_msg, :count, "KB", "incoming WebSocket message limit, KB", "250"),
-        Flag.new(%w[-ping], :ping, :count, "SEC", "WebSocket / SSE ping interval, seconds", "40")
+        Flag.new(%w[-maxms -max-msg], :max_msg, :count, "KB", "incoming WebSocket message limit, KB", listener_default(:max_msg)),
+        Flag.new(%w[-ping], :ping, :count, "SEC", "WebSocket / SSE ping interval, seconds", listener_default(:ping))
       ],
       "TLS" => [
         Flag.new(%w[-tls], :tls, :switch, nil, "TLS with a self-signed certificate", "off"),
@@ -72,8 +77,8 @@ module Iodine
     # Every key parse returns, with the value used when neither the CLI nor the environment sets it.
     DEFAULTS = {
       address: nil, port: 3000, threads: nil, workers: nil,
-      public: nil, log: false, keep_alive: 40, max_body: 50, max_headers: 32, max_line: 8192, max_age: 3600,
-      max_msg: 250, ping: 40,
+      public: nil, log: false, keep_alive: ListenerSettings::DEFAULTS[:timeout],
+      **ListenerSettings::DEFAULTS.slice(:max_body, :max_headers, :max_line, :max_age, :max_msg, :ping),
       tls: false, tls_cert: nil, tls_key: nil, tls_pass: nil,
       redis: nil, redis_ping: 300,
       config: nil, pid: nil, verbosity: 4, preload: false, hot_restart: nil,

@@ -10,7 +10,7 @@ module Iodine
   # connection fails. A client made before Iodine.start connects when the
   # server starts (in a cluster, in each worker).
   class Connection
-    KINDS = { websocket: 1, sse: 2, raw: 3 }.freeze # enum iodine_client_kind
+    KINDS = { websocket: Base::CLIENT_WEBSOCKET, sse: Base::CLIENT_SSE, raw: Base::CLIENT_RAW }.freeze
     # Settings iodine 0.7's Iodine.connect or 0.8's Connection.new take that
     # mean nothing to these clients (an HTTP request's method and body, server
     # limits): accepted, and ignored with a warning.
@@ -37,8 +37,8 @@ module Iodine
         protocol, go_url, peer = client_target(url.to_s, service, path)
         ping &&= Listener.positive(:ping, ping)
         timeout &&= Listener.positive(:timeout, timeout)
-        idle = protocol == :raw ? timeout || ping || Listener::DEFAULTS[:timeout] : ping || Listener::DEFAULTS[:ping]
-        max_msg = Listener.positive(:max_msg, max_msg || Listener::DEFAULTS[:max_msg])
+        idle = protocol == :raw ? timeout || ping || ListenerSettings::DEFAULTS[:timeout] : ping || ListenerSettings::DEFAULTS[:ping]
+        max_msg = Listener.positive(:max_msg, max_msg || ListenerSettings::DEFAULTS[:max_msg])
         spec = { kind: KINDS.fetch(protocol), url: go_url, headers: header_lines(headers, cookies),
                  idle: idle.ceil, max_msg: (max_msg * 1024).to_i }
         conn = allocate

@@ -177,19 +177,22 @@ module Iodine
     # nil: most connections subscribe without a block, and need no Hash.
     attr_accessor :subscription_blocks
 
-    EVENTS = { 1 => :on_open, 3 => :on_drained, 4 => :on_shutdown }.freeze
+    # The event kinds (iodine.h's enum iodine_event_type, defined by the C
+    # glue) whose callback takes the connection alone.
+    EVENTS = { Base::EV_OPEN => :on_open, Base::EV_ACCEPT => :on_open, Base::EV_DRAINED => :on_drained,
+               Base::EV_SHUTDOWN => :on_shutdown }.freeze
     private_constant :EVENTS
 
     # Runs one event's callback (the C glue calls Base.on_event).
     def dispatch(type, data, sub, channel)
       case type
-      when 2 then @handler.on_message(self, data) if @handler.respond_to?(:on_message)
-      when 7 then PubSub.run_block(subscription_blocks&.dig(sub, 2), channel, data)
-      when 6
+      when Base::EV_MESSAGE then @handler.on_message(self, data) if @handler.respond_to?(:on_message)
+      when Base::EV_PUBSUB then PubSub.run_block(subscription_blocks&.dig(sub, 2), channel, data)
+      when Base::EV_RECONNECT
         @handler.on_eventsource_reconnect(self, data) if @handler.respond_to?(:on_eventsource_reconnect)
-      when 5 then closed
-      when 8 then timed_out
-      when 9 then eventsource(channel, data)
+      when Base::EV_CLOSE then closed
+      when Base::EV_TIMEOUT then timed_out
+      when Base::EV_SSE then eventsource(channel, data)
       else
         name = EVENTS[type]
         @handler.public_send(name, self) if name && @handler.respond_to?(name)
@@ -232,11 +235,11 @@ module Iodine
   end
 
   def Base.on_event(id, type, data, sub, channel)
-    conn = type == 1 && sub.positive? ? Connection.accept_raw(id, sub - 1, data) : Connection.find(id)
+    conn = type == Base::EV_ACCEPT ? Connection.accept_raw(id, sub, data) : Connection.find(id)
     conn&.dispatch(type, data, sub, channel)
   rescue StandardError => e
     Iodine.log_error(e, suffix: " (in a #{conn&.protocol} connection's callback)", frames: 20)
   ensure
-    Connection.forget(id) if type == 5 # on_close is the last event, even if it raised
+    Connection.forget(id) if type == Base::EV_CLOSE # on_close is the last event, even if it raised
   end
 end

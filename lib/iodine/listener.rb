@@ -1,14 +1,12 @@
 require_relative "address"
+require_relative "listener_settings"
 
 module Iodine
   # One Iodine.listen: where to listen, what serves it and its limits.
   # Validation happens here, in plain Ruby, so mistakes fail before the
   # server starts.
   class Listener
-    DEFAULTS = { max_body: 50, max_headers: 32, max_line: 8192, max_header_count: 128, timeout: 40,
-                 max_msg: 250, ping: 40 }.freeze
-    # Bodies above this size go to a temp file instead of memory.
-    BODY_SPILL = 256 << 10
+    DEFAULTS = ListenerSettings::DEFAULTS
 
     attr_reader :address, :port, :options, :socket
     attr_accessor :bound_port
@@ -17,7 +15,7 @@ module Iodine
     # serves (a cluster loads the app in each worker, after the fork).
     def initialize(url: nil, address: nil, port: nil, handler: nil, loader: nil, service: nil, public: nil,
                    log: false, max_body: nil, max_headers: nil, max_line: nil, max_header_count: nil,
-                   timeout: nil, max_msg: nil, ping: nil, **rest, &block)
+                   timeout: nil, max_msg: nil, ping: nil, max_age: nil, **rest, &block)
       @handler = handler || block
       @loader = loader
       raise ArgumentError, "Iodine.listen needs a handler: (handler: app) or a block" unless @handler || @loader
@@ -34,6 +32,7 @@ module Iodine
         timeout: setting(:timeout, timeout),
         max_msg: setting(:max_msg, max_msg),
         ping: setting(:ping, ping),
+        max_age: setting(:max_age, max_age)
       }.merge(rest)
     end
 
@@ -87,15 +86,12 @@ module Iodine
       Address.url(raw? ? "tcp" : "http", @address.empty? ? "0.0.0.0" : @address, bound_port || @port)
     end
 
-    # The settings the C glue hands to Go (sizes in bytes).
+    # Every setting the C glue hands to Go, in bytes and seconds.
     def core_options
       o = @options
-      { address: @address, port: @port, unix: @unix,
-        max_body: (o[:max_body] * 1024 * 1024).to_i, max_header: (o[:max_headers] * 1024).to_i,
-        max_line: o[:max_line].to_i, max_headers: o[:max_header_count].to_i,
-        keep_alive: o[:timeout].to_i, body_spill: BODY_SPILL, fd: @socket ? @socket.fileno : -1,
-        public: o[:public] && File.expand_path(o[:public].to_s), max_age: (o[:max_age] || 3600).to_i,
-        log: !!o[:log], max_msg: (o[:max_msg] * 1024).to_i, ping: o[:ping].to_i, raw: raw? }
+      { address: @address, port: @port, unix: @unix, fd: @socket ? @socket.fileno : -1,
+        public: o[:public] ? File.expand_path(o[:public].to_s) : "", log: !!o[:log], raw: raw?,
+        **ListenerSettings.core(o) }
     end
 
     private
@@ -152,8 +148,13 @@ module Iodine
       raise ArgumentError, "invalid port #{port.inspect} (0..65535)"
     end
 
+    # max_age: 0 (no caching) is a choice; the limits must be positive.
     def setting(name, value)
-      Listener.positive(name, value || DEFAULTS[name])
+      value ||= DEFAULTS[name]
+      return Listener.positive(name, value) unless name == :max_age
+      raise ArgumentError, "max_age must be 0 or more seconds, got #{value.inspect}" unless value.is_a?(Integer) && value >= 0
+
+      value
     end
   end
 end
