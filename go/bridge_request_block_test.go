@@ -59,7 +59,7 @@ func parseRequest(t testing.TB, raw string) *fasthttp.RequestCtx {
 	return ctx
 }
 
-var testListener = &listener{id: 3, hostName: "localhost", port: 3000, cfg: listenConfig{maxLine: 8192, maxHeaders: 128}}
+var testListener = &listener{id: 3, hostName: "localhost", port: 3000, cfg: listenConfig{maxLineBytes: 8192, maxHeaderCount: 128}}
 
 func TestBuildRequest(t *testing.T) {
 	ctx := parseRequest(t, "POST /a/b%20c?x=1&y=2 HTTP/1.1\r\nHost: example.com:8080\r\n"+
@@ -144,7 +144,7 @@ func TestCGINames(t *testing.T) {
 }
 
 func TestStartEnforcesLimits(t *testing.T) {
-	l := &listener{hostName: "h", cfg: listenConfig{maxLine: 64, maxHeaders: 3}}
+	l := &listener{hostName: "h", cfg: listenConfig{maxLineBytes: 64, maxHeaderCount: 3}}
 	var b taskBuilder
 	cases := []struct {
 		raw  string

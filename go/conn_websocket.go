@@ -403,10 +403,6 @@ func appendFrame(b []byte, opcode int, payload []byte, masked bool) []byte {
 	return b
 }
 
-func wsCloseFrame(code int, reason string) []byte {
-	return wsFrame(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason))
-}
-
 var wsPingFrame = wsFrame(websocket.PingMessage, nil)
 
 // wsMessage frames a message as text or binary.
