@@ -7,11 +7,19 @@ Gem::Specification.new do |s|
   s.description = "Iodine is a drop-in replacement for the iodine gem: an HTTP/1.1 Rack application " \
                   "server whose network core is Go (fasthttp), bridged to Ruby by a thin C extension."
   s.license = "MIT"
-  s.authors = ["iodine contributors"]
-  s.homepage = "https://github.com/boazsegev/iodine"
+  s.authors = ["iodine (Go core) contributors"]
+  s.homepage = "https://github.com/iodine-go/iodine"
+  s.metadata = {
+    "homepage_uri" => s.homepage,
+    "source_code_uri" => s.homepage,
+    "changelog_uri" => "#{s.homepage}/blob/main/CHANGELOG.md",
+    "bug_tracker_uri" => "#{s.homepage}/issues",
+    "rubygems_mfa_required" => "true"
+  }
   s.required_ruby_version = ">= 3.0"
+  # The Go sources without their tests: the gem builds the core, it does not test it.
   s.files = Dir["lib/**/*.rb", "exe/*", "ext/iodine/*.{c,h,rb}", "go/*.{go,c,h}", "go/go.mod",
-                "go/go.sum", "README.md", "LICENSE*"]
+                "go/go.sum", "README.md", "CHANGELOG.md", "LICENSE"].reject { |f| f.end_with?("_test.go") }
   s.bindir = "exe"
   s.executables = ["iodine"]
   s.extensions = ["ext/iodine/extconf.rb"]

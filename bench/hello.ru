@@ -1,9 +1,9 @@
 # The seed README's hello world, used by bench/run.sh for every server.
-App = Proc.new do |env|
-   [200,
-     {   "Content-Type" => "text/html".freeze,
-         "Content-Length" => "16".freeze },
-     ['Hello from Rack!'.freeze]  ]
+App = proc do |_env|
+  [200,
+   { "Content-Type" => "text/html".freeze,
+     "Content-Length" => "16".freeze },
+   ["Hello from Rack!".freeze]]
 end
 
 run App

@@ -6,8 +6,8 @@
 module App
   def self.call(env)
     txt = []
-    if env['rack.upgrade?']
-      env['rack.upgrade'] = self
+    if env["rack.upgrade?"]
+      env["rack.upgrade"] = self
     else
       env.each { |k, v| txt << "#{k}: #{v}\r\n" }
     end
@@ -18,7 +18,7 @@ module App
     e.subscribe :broadcast
   end
 
-  def self.on_message(e, m)
+  def self.on_message(_e, m)
     Iodine.publish :broadcast, m
   end
 end

@@ -8,10 +8,10 @@ module Echo
 end
 
 run(lambda do |env|
-  if env['rack.upgrade?'] == :websocket
-    env['rack.upgrade'] = Echo
+  if env["rack.upgrade?"] == :websocket
+    env["rack.upgrade"] = Echo
     [200, {}, []]
   else
-    [200, { 'content-type' => 'text/plain', 'content-length' => '2' }, ['ok']]
+    [200, { "content-type" => "text/plain", "content-length" => "2" }, ["ok"]]
   end
 end)

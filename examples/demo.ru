@@ -16,10 +16,15 @@ Demo = lambda do |env|
     visible = env.select { |_, v| v.is_a?(String) || v == true || v == false }
     [200, { "Content-Type" => "application/json" }, [JSON.pretty_generate(visible)]]
   when "/stream"
-    body = Enumerator.new { |y| 5.times { |i| y << "tick #{i}\n"; sleep 0.3 } }
+    body = Enumerator.new do |y|
+      5.times do |i|
+        y << "tick #{i}\n"
+        sleep 0.3
+      end
+    end
     [200, { "Content-Type" => "text/plain" }, body]
   when "/upload"
-    [200, { "Content-Type" => "text/plain" }, ["received #{env['rack.input'].read.bytesize} bytes\n"]]
+    [200, { "Content-Type" => "text/plain" }, ["received #{env["rack.input"].read.bytesize} bytes\n"]]
   else
     [404, { "Content-Type" => "text/plain" }, ["Not Found\n"]]
   end

@@ -35,8 +35,8 @@ module Iodine
   # Negative counts mean "cores / abs(n)", as in iodine; 0 or nil is auto.
   def self.resolve_count(n, auto)
     n = Integer(n) if n.is_a?(String)
-    return auto if n.nil? || n == 0
-    return [Etc.nprocessors / -n, 1].max if n < 0
+    return auto if n.nil? || n.zero?
+    return [Etc.nprocessors / -n, 1].max if n.negative?
     n
   end
 
@@ -129,7 +129,7 @@ module Iodine
 
   # Called by the C glue with an exception the app raised.
   def Base.log_exception(error, env)
-    where = env ? "#{env['REQUEST_METHOD']} #{env['PATH_INFO']}" : "a request"
+    where = env ? "#{env["REQUEST_METHOD"]} #{env["PATH_INFO"]}" : "a request"
     Iodine.log_error(error, suffix: " (while serving #{where})", frames: 30)
   rescue StandardError
     nil

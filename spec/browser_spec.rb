@@ -66,7 +66,7 @@ RSpec.describe "Browser end to end (headless Chromium: WebSocket + SSE broadcast
     next unless example.exception
 
     warn @server.output if @server
-    warn "--- chromium (#{@chromium_command&.join(' ')}):\n#{@chromium_output}" if @chromium_output
+    warn "--- chromium (#{@chromium_command&.join(" ")}):\n#{@chromium_output}" if @chromium_output
   end
 
   # Starts Chromium on the page and polls GET /result until the page reported

@@ -50,7 +50,7 @@ RSpec.describe "Worker cluster" do
 
   # Both sets of pids, as the helper logs them in a failure message.
   def describe_pids(pids)
-    pids.map { |pid| "#{pid}(#{IodineSpec.pid_alive?(pid) ? 'alive' : 'gone'})" }.join(", ")
+    pids.map { |pid| "#{pid}(#{IodineSpec.pid_alive?(pid) ? "alive" : "gone"})" }.join(", ")
   end
 
   # ------------------------------------------------------------------ point 1
@@ -293,7 +293,7 @@ RSpec.describe "Worker cluster" do
       fresh = server.wait_for_pids(1, timeout: 15) { |pid| !first.include?(pid) }
       expect(fresh).not_to be_nil, "the same workers still answer 15 s later:\n#{server.output}"
       expect(IodineSpec.wait_pids_gone(first, timeout: 15)).to be_empty,
-                                                           "first workers: #{describe_pids(first)}"
+                                                               "first workers: #{describe_pids(first)}"
       expect(server.alive?).to be(true)
     end
 
@@ -304,7 +304,7 @@ RSpec.describe "Worker cluster" do
       fresh = server.wait_for_pids(1, timeout: 15) { |pid| !first.include?(pid) }
       expect(fresh).not_to be_nil, "the same workers still answer 15 s later:\n#{server.output}"
       expect(IodineSpec.wait_pids_gone(first, timeout: 15)).to be_empty,
-                                                           "first workers: #{describe_pids(first)}"
+                                                               "first workers: #{describe_pids(first)}"
       expect(server.alive?).to be(true)
       expect(IodineSpec.go_loaded_in?(server.pid)).to be(false), "the master's timer loaded the Go core"
     end
@@ -391,7 +391,7 @@ RSpec.describe "Worker cluster" do
       read = lambda do
         next [] unless File.exist?(hook_log)
 
-        File.read(hook_log).lines.map { |l| l.split }.reject(&:empty?).map do |state, pid, role, count|
+        File.read(hook_log).lines.map(&:split).reject(&:empty?).map do |state, pid, role, count|
           { state: state, pid: pid.to_i, role: role, workers: count.to_i }
         end
       end

@@ -70,7 +70,8 @@ RSpec.describe "Connection and client compatibility" do
       expect(wait_until { log.call == "one,two" }).to be(true), "the process subscription was touched: #{log.call.inspect}"
     end
 
-    it "takes Iodine.connect's settings as one Hash or as keywords, applies path: and cookies:, ignores HTTP-only keys with one warning" do
+    it "takes Iodine.connect's settings as one Hash or as keywords, applies path: and cookies:, " \
+       "ignores HTTP-only keys with one warning" do
       result, err = run_clients(%w[ws_hash ws_keywords], env: { "PEER_PORT" => @port.to_s })
       expect(result["ws_hash"]).to eq(
         ["open websocket 127.0.0.1", 'message "path=/chat query=room=1 cookie=session=abc; theme=dark token=t1"', "close"]

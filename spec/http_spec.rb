@@ -110,7 +110,7 @@ RSpec.describe "HTTP/1.1 core" do
         c.write("POST /upload HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n")
         payload.bytes.each_slice(65_536).with_index do |slice, i|
           chunk = slice.pack("C*")
-          c.write("#{chunk.bytesize.to_s(16)}#{i.zero? ? ';ext=1' : ''}\r\n#{chunk}\r\n")
+          c.write("#{chunk.bytesize.to_s(16)}#{i.zero? ? ";ext=1" : ""}\r\n#{chunk}\r\n")
         end
         c.write("0\r\n\r\n")
         res = c.read_response

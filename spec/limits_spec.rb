@@ -27,7 +27,7 @@ RSpec.describe "Limits" do
   end
 
   def request_with(headers, path: "/")
-    +"GET #{path} HTTP/1.1\r\nHost: localhost\r\n" + headers.map { |k, v| "#{k}: #{v}\r\n" }.join + "\r\n"
+    +"GET #{path} HTTP/1.1\r\nHost: localhost\r\n#{headers.map { |k, v| "#{k}: #{v}\r\n" }.join}\r\n"
   end
 
   it "accepts requests within every limit" do
@@ -46,7 +46,7 @@ RSpec.describe "Limits" do
   end
 
   it "answers 414 to a request line over -maxln" do
-    expect_refusal(request_with({}, path: "/n?#{'q' * 2000}"), 414)
+    expect_refusal(request_with({}, path: "/n?#{"q" * 2000}"), 414)
   end
 
   it "answers 431 when all headers together exceed -maxhd" do

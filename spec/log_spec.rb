@@ -9,9 +9,10 @@ require "time"
 RSpec.describe "Request log" do
   # A complete access line; the request is "-" when the server could not
   # parse the request line.
-  LOG_LINE = %r{\A(?<client>\S+) - - \[(?<date>\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\] "(?<request>(?:[^"\\]|\\.)*)" (?<status>\d{3}) (?<bytes>\d+|-) (?<ms>\d+\.\d{3})ms\z}.freeze
+  LOG_LINE = %r{\A(?<client>\S+)\ -\ -\ \[(?<date>\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d\ [+-]\d{4})\]
+                \ "(?<request>(?:[^"\\]|\\.)*)"\ (?<status>\d{3})\ (?<bytes>\d+|-)\ (?<ms>\d+\.\d{3})ms\z}x
   # Anything that starts like an access line (to catch malformed or merged ones).
-  LOG_START = / - - \[\d\d\//.freeze
+  LOG_START = %r{ - - \[\d\d/}
 
   def access_lines(server)
     server.stderr.lines.map(&:chomp).select { |l| l.match?(LOG_START) }
@@ -92,8 +93,8 @@ RSpec.describe "Request log" do
       before = parsed_lines(@server).count(&refused)
       body = nil
       raw_client(@port) do |c|
-        c.write("GET /n?refused=#{uid} HTTP/1.1\r\nHost: localhost\r\n" +
-                (1..10).map { |i| "X-Part#{i}: #{'b' * 600}\r\n" }.join + "\r\n")
+        parts = (1..10).map { |i| "X-Part#{i}: #{"b" * 600}\r\n" }.join
+        c.write("GET /n?refused=#{uid} HTTP/1.1\r\nHost: localhost\r\n#{parts}\r\n")
         res = c.read_response
         expect(res.status).to eq(431)
         body = res.body
@@ -134,7 +135,11 @@ RSpec.describe "Request log" do
       path = "/n?alone=#{uid}"
       started = now
       get(@port, path)
-      expect(wait_until(timeout: 2, interval: 0.01) { parsed_lines(@server).any? { |m| m[:request].include?(path) } }).to be_truthy
+      expect(wait_until(timeout: 2, interval: 0.01) do
+               parsed_lines(@server).any? do |m|
+                 m[:request].include?(path)
+               end
+             end).to be_truthy
       expect(now - started).to be < 1
     end
 
@@ -202,7 +207,7 @@ RSpec.describe "Request log" do
       expect(server.wait(timeout: 15)&.success?).to be(true), server.output
       expect(server.stdout).to include("START RETURNED")
       expect(parsed_lines(server).count { |m| m[:request] == "GET /stop HTTP/1.1" && m[:bytes] == "8" }).to eq(1),
-                                                                                                           server.stderr
+                                                                                                            server.stderr
     end
 
     it "logs nothing with log: false" do
@@ -226,7 +231,7 @@ RSpec.describe "Request log" do
       id = uid
       # Long lines, many at once from both workers: a write that was not
       # whole lines would show as a broken or merged line.
-      paths = Array.new(240) { |i| "/pid?n=#{i}-#{id}&pad=#{'z' * 1500}" }
+      paths = Array.new(240) { |i| "/pid?n=#{i}-#{id}&pad=#{"z" * 1500}" }
       pids = Queue.new
       threads = paths.each_slice(30).map do |slice|
         Thread.new do

@@ -106,7 +106,7 @@ RSpec.describe "NeoRack" do
       body = SecureRandom.random_bytes(200_000)
       expect(post(@port, "/read", body).body).to eq("read:200000:#{Digest::SHA256.hexdigest(body)}")
       expect(post(@port, "/read_parts", "0123456789").body).to eq("01234|56789")
-      expect(post(@port, "/gets", "a\nb\nc").body).to eq(["a\n", "b\n", "c"].inspect)
+      expect(post(@port, "/gets", "a\nb\nc").body).to eq(%W[a\n b\n c].inspect)
     end
 
     describe "on_authenticate_websocket / on_authenticate_sse before on_authenticate" do

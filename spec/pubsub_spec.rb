@@ -143,7 +143,7 @@ RSpec.describe "Pub/sub" do
         sub = ws
         ch = unique
         command(sub, "sub #{ch}")
-        command(pub, "pub_bin #{ch} 616263")  # "abc".b: valid UTF-8, but binary
+        command(pub, "pub_bin #{ch} 616263") # "abc".b: valid UTF-8, but binary
         command(pub, "pub_bin #{ch} fffe00")
         command(pub, "pub #{ch} héllo")
         expect(next_message(sub)).to eq([:binary, "abc".b])
@@ -282,14 +282,14 @@ RSpec.describe "Pub/sub" do
         break if clients.size >= min && (clients.values.uniq - exclude).size >= 2
       end
       expect((clients.values.uniq - exclude).size).to be >= 2,
-                                                       "#{clients.size} connections all reached #{clients.values.uniq.inspect}"
+                                                      "#{clients.size} connections all reached #{clients.values.uniq.inspect}"
       clients
     end
 
     # The children of the master named "iodine pub/sub hub".
     def hub_pids
       out = IO.popen(["ps", "--ppid", @cluster.pid.to_s, "-o", "pid=,args="], &:read)
-      out.lines.grep(/pub\/sub hub/).map { |l| Integer(l.split.first) }
+      out.lines.grep(%r{pub/sub hub}).map { |l| Integer(l.split.first) }
     end
 
     # Every client gets TAG:0..count-1 in order and then END (other
@@ -342,7 +342,7 @@ RSpec.describe "Pub/sub" do
       hubs = hub_pids
       expect(hubs.size).to eq(1), "hubs among the master's children: #{hubs.inspect}"
       Process.kill("KILL", hubs.first)
-      expect(@cluster.wait_for_log(/pub\/sub hub #{hubs.first} .*replacing it/, timeout: 10)).to be_truthy
+      expect(@cluster.wait_for_log(%r{pub/sub hub #{hubs.first} .*replacing it}, timeout: 10)).to be_truthy
       expect(wait_until(timeout: 10) { (hub_pids - hubs).size == 1 }).to be(true), "no new hub process"
 
       # probe until a message crosses again (bounded), then check a burst

@@ -91,7 +91,7 @@ RSpec.describe "Rack bridge" do
   describe "env" do
     it "carries the request line, Host, peer and headers" do
       res = get(@port, "/env?x=1&y=%20two", headers: { "Host" => "example.test:8123",
-                                                     "X-Custom-Thing" => "abc" })
+                                                       "X-Custom-Thing" => "abc" })
       expect(res.code).to eq("200")
       env = JSON.parse(res.body)
       expect(env).to include(
@@ -256,7 +256,7 @@ RSpec.describe "Rack bridge" do
       raw_client(@port) do |c|
         c.request("GET", "/stream?pause=0.5")
         c.read_through("chunk-1;")
-      end # closed while chunks 2 and 3 are pending
+      end
       closed = wait_until(timeout: 5) { counters["close:SlowStreamBody"].to_i > before }
       expect(closed).to be(true)
       expect(get(@port, "/").body).to eq("Hello from Rack!")
@@ -334,8 +334,8 @@ RSpec.describe "Rack bridge" do
       raw_client(@one.port) do |c|
         c.request("GET", "/raise_in_each")
         raw = c.read_until_eof(timeout: 5)
-        complete_200 = raw.start_with?("HTTP/1.1 200") && raw.end_with?("0\r\n\r\n")
-        expect(complete_200).to be(false), "got a complete 200 response: #{raw.inspect}"
+        complete_ok = raw.start_with?("HTTP/1.1 200") && raw.end_with?("0\r\n\r\n")
+        expect(complete_ok).to be(false), "got a complete 200 response: #{raw.inspect}"
       end
       expect(@one.wait_for_log(/kaboom while streaming/)).to be_truthy
       expect(get(@one.port, "/").body).to eq("Hello from Rack!")
@@ -350,14 +350,14 @@ RSpec.describe "Rack bridge" do
     it "runs requests one at a time with -t 1" do
       started = now
       threads = Array.new(2) { Thread.new { get(@one.port, "/sleep?s=1").code } }
-      expect(threads.map { |t| t.value }).to eq(%w[200 200])
+      expect(threads.map(&:value)).to eq(%w[200 200])
       expect(now - started).to be >= 1.9
     end
 
     it "runs requests concurrently with -t 4" do
       started = now
       threads = Array.new(4) { Thread.new { get(@port, "/sleep?s=1").code } }
-      expect(threads.map { |t| t.value }).to eq(%w[200 200 200 200])
+      expect(threads.map(&:value)).to eq(%w[200 200 200 200])
       expect(now - started).to be < 1.8
     end
   end

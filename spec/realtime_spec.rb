@@ -80,7 +80,7 @@ RSpec.describe "WebSockets, SSE and pub/sub" do
         expect(ws.deflate?).to be(true)
         ws.read_message(timeout: 3)
         ws.send_text("squeeze me " * 10, compress: true)
-        expect(ws.read_message(timeout: 3)).to eq([:text, "UTF-8:" + ("squeeze me " * 10)])
+        expect(ws.read_message(timeout: 3)).to eq([:text, "UTF-8:#{"squeeze me " * 10}"])
       end
     end
 

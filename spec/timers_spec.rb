@@ -24,7 +24,7 @@ RSpec.describe "Tasks and timers" do
       log = timer_log.reject { |r| %w[late deferred].include?(r["name"]) }
       expect(log.map { |r| r["name"] }.sort).to eq(%w[after every1 every2 every3 run])
       log.each do |r|
-        expect(r["since_start"]).to be_a(Float), "#{r['name']} ran before the server started: #{r.inspect}"
+        expect(r["since_start"]).to be_a(Float), "#{r["name"]} ran before the server started: #{r.inspect}"
         expect(r).to include("main_thread" => false, "running" => true)
       end
       at = log.to_h { |r| [r["name"], r["since_start"]] }

@@ -198,7 +198,7 @@ RSpec.describe "WebSocket" do
         ws_session do |ws, _id|
           ws.ping("")
           expect(ws.read_message(timeout: 3, reply: false)).to eq([:pong, ""])
-          payload = "\x00\xFFp".b * 41 + "xx" # 125 bytes, the most a control frame holds
+          payload = "#{"\x00\xFFp".b * 41}xx" # 125 bytes, the most a control frame holds
           ws.ping(payload)
           expect(ws.read_message(timeout: 3, reply: false)).to eq([:pong, payload])
           ws.pong("unsolicited")
@@ -244,7 +244,7 @@ RSpec.describe "WebSocket" do
           id = conn_id
           ws.send_text("bye")
           ws.read_message(timeout: 3)
-        end # disconnects
+        end
         expect(stats_after_close(id)["log"]).to eq(%w[open msg:bye close])
       end
     end
@@ -399,7 +399,7 @@ RSpec.describe "WebSocket" do
       it "accepts a message of exactly the limit and closes with 1009 one byte above it" do
         ws_session do |ws, _id|
           ws.send_text("a" * 1024)
-          expect(ws.read_message(timeout: 3)).to eq([:text, "UTF-8:#{'a' * 1024}"])
+          expect(ws.read_message(timeout: 3)).to eq([:text, "UTF-8:#{"a" * 1024}"])
           ws.send_text("b" * 1025)
           expect_closed_with(ws, 1009, drop_ok: false)
         end
@@ -444,7 +444,7 @@ RSpec.describe "WebSocket" do
           end
           summary = got.first == :text ? [:text, "#{got.last.bytesize} bytes"] : got[0, 2]
           expect(summary).to eq([:close, 1009]), "expected close 1009, got #{summary.inspect} " \
-                                                 "(the app's log: #{stats(id)['log'].inspect})"
+                                                 "(the app's log: #{stats(id)["log"].inspect})"
         end
       end
     end
@@ -461,7 +461,7 @@ RSpec.describe "WebSocket" do
           ws.send_binary("\x00\xFF".b * 100, compress: true)
           expect(ws.read_message(timeout: 3)).to eq([:binary, "ASCII-8BIT:".b + ("\x00\xFF".b * 100)])
           ws.send_fragmented("fragmented and compressed " * 10, 4, compress: true)
-          expect(ws.read_message(timeout: 3)).to eq([:text, "UTF-8:#{'fragmented and compressed ' * 10}"])
+          expect(ws.read_message(timeout: 3)).to eq([:text, "UTF-8:#{"fragmented and compressed " * 10}"])
           ws.send_text("not compressed") # RSV1 is per message
           expect(ws.read_message(timeout: 3)).to eq([:text, "UTF-8:not compressed"])
         end

@@ -1,4 +1,34 @@
-/* iodine_ext.h: what the C glue's files share. */
+/*
+ * iodine_ext.h: what the C glue's files share, and the one list of the
+ * crossings between Ruby and C (go/iodine.h lists those between C and Go).
+ *
+ * Ruby -> C: Iodine::Base's singleton methods (all raise Iodine::Error when
+ * the Go core was loaded by another process):
+ *   go_loader.c     load_go(path), loaded?, loaded_elsewhere?, verbosity=
+ *   signals.c       fix_signals, signal_onstack?(signo)
+ *   listener.c      listen(app, core_options) -> [id, port], start(gomaxprocs),
+ *                   stop(timeout_ms), stopped?
+ *   request_loop.c  serve (a server thread's loop), close_queue
+ *   rack_env.c      script_name=, multiprocess=; HIJACK (rack.hijack's callable)
+ *   rack_stream.c   Iodine::Base::Stream (Rack 3 streaming bodies)
+ *   connection.c    conn_write, conn_write_sse, conn_close, conn_pending,
+ *                   conn_timeout, conn_set_timeout, conn_new_id, connect,
+ *                   subscribe, unsubscribe, unsubscribe_id, publish,
+ *                   hub_serve, hub_connect; the constants EV_* (enum
+ *                   iodine_event_type) and CLIENT_* (enum iodine_client_kind)
+ *   timers.c        timer_add, timer_done
+ *   cluster_board.c board_create, board_clear, board_slot=
+ *   iodine.c        ABI_VERSION
+ *
+ * C -> Ruby (always under rb_protect, on a server thread holding the GVL):
+ *   app.call(env) and the body's each/to_path/to_ary/call/close
+ *                   (rack_response.c)
+ *   Iodine::Base.on_upgrade(id, handler, env, kind)  lib/iodine/connection.rb
+ *   Iodine::Base.on_event(id, type, data, sub, channel)  lib/iodine/connection.rb
+ *   Iodine::Base.on_pubsub(sub_id, channel, message)  lib/iodine/pubsub.rb
+ *   Iodine::Base.on_timer(id)                   lib/iodine/timers.rb
+ *   Iodine::Base.log_exception(error, env)      lib/iodine.rb
+ */
 #ifndef IODINE_EXT_H
 #define IODINE_EXT_H
 

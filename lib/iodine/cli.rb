@@ -180,7 +180,7 @@ module Iodine
             files << arg
           end
         end
-        raise UsageError, "more than one rackup file given: #{files.join(', ')}" if files.size > 1
+        raise UsageError, "more than one rackup file given: #{files.join(", ")}" if files.size > 1
 
         [given, files.first]
       end
@@ -207,7 +207,9 @@ module Iodine
       end
 
       def switch_value(name, text)
-        SWITCH_VALUES.fetch(text.downcase) { raise UsageError, "#{name} takes no value or one of 1/0, true/false, got #{text.inspect}" }
+        SWITCH_VALUES.fetch(text.downcase) do
+          raise UsageError, "#{name} takes no value or one of 1/0, true/false, got #{text.inspect}"
+        end
       end
 
       def from_env(env)

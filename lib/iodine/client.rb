@@ -37,8 +37,9 @@ module Iodine
         protocol, go_url, peer = client_target(url.to_s, service, path)
         ping &&= Listener.positive(:ping, ping)
         timeout &&= Listener.positive(:timeout, timeout)
-        idle = protocol == :raw ? timeout || ping || ListenerSettings::DEFAULTS[:timeout] : ping || ListenerSettings::DEFAULTS[:ping]
-        max_msg = Listener.positive(:max_msg, max_msg || ListenerSettings::DEFAULTS[:max_msg])
+        defaults = ListenerSettings::DEFAULTS
+        idle = protocol == :raw ? timeout || ping || defaults[:timeout] : ping || defaults[:ping]
+        max_msg = Listener.positive(:max_msg, max_msg || defaults[:max_msg])
         spec = { kind: KINDS.fetch(protocol), url: go_url, headers: header_lines(headers, cookies),
                  idle: idle.ceil, max_msg: (max_msg * 1024).to_i }
         conn = allocate
@@ -85,7 +86,10 @@ module Iodine
         protocol = client_protocol(service || target.scheme)
         raise ArgumentError, "service #{service.inspect} is not a client service (:websocket, :sse, :raw)" if service && !protocol
         if target.unix?
-          raise ArgumentError, "#{url.inspect} is a Unix socket: only a raw client (service: :raw) can use one" if protocol != :raw
+          if protocol != :raw
+            raise ArgumentError,
+                  "#{url.inspect} is a Unix socket: only a raw client (service: :raw) can use one"
+          end
           return [protocol, unix_url(target.unix), target.unix]
         end
         if !protocol || target.host.empty?
@@ -152,9 +156,9 @@ module Iodine
         return if options.empty?
 
         unknown = options.keys - IGNORED
-        raise ArgumentError, "unknown keyword#{'s' if unknown.size > 1}: #{unknown.map(&:inspect).join(', ')}" if unknown.any?
+        raise ArgumentError, "unknown keyword#{"s" if unknown.size > 1}: #{unknown.map(&:inspect).join(", ")}" if unknown.any?
 
-        warn_once(:ignored, "client settings #{options.keys.map(&:inspect).join(', ')} don't apply to " \
+        warn_once(:ignored, "client settings #{options.keys.map(&:inspect).join(", ")} don't apply to " \
                             "WebSocket, SSE or raw TCP clients: ignored")
       end
 

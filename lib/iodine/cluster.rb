@@ -62,7 +62,7 @@ module Iodine
     private
 
     def supervise
-      restart_every = @hot_restart && @hot_restart.positive? ? @hot_restart : nil
+      restart_every = @hot_restart&.positive? ? @hot_restart : nil
       next_restart = restart_every && now + restart_every
       until @stopping && @workers.empty?
         readable, = IO.select([@signal_r, @ready_r], nil, nil, TICK)
@@ -175,7 +175,7 @@ module Iodine
       return if retired && status.success? && Iodine.verbosity < 5
       how = status.signaled? ? "killed by signal #{status.termsig}" : "exited with status #{status.exitstatus}"
       level = retired || status.success? ? "" : "ERROR: "
-      log "#{level}worker #{handle.pid} #{how}#{retired ? '' : '; replacing it'}"
+      log "#{level}worker #{handle.pid} #{how}#{retired ? "" : "; replacing it"}"
     end
 
     # Replacements of workers that die young back off exponentially, so a
@@ -183,7 +183,7 @@ module Iodine
     def note_crash(handle)
       if now - handle.started_at < CRASH_AGE
         @backoff = @backoff.zero? ? 0.5 : [@backoff * 2, BACKOFF_MAX].min
-        log "worker #{handle.pid} died #{format('%.1f', now - handle.started_at)}s after start; " \
+        log "worker #{handle.pid} died #{format("%.1f", now - handle.started_at)}s after start; " \
             "next one in #{@backoff}s"
       else
         @backoff = 0
@@ -225,7 +225,7 @@ module Iodine
       ready = current.count(&:ready) >= @count
       return unless ready || now - @restart_started > READY_TIMEOUT
       old_pids = old.map(&:pid)
-      log "hot restart: retiring worker(s) #{old_pids.join(', ')}"
+      log "hot restart: retiring worker(s) #{old_pids.join(", ")}"
       signal_workers(old_pids, "TERM") # asked once: a second TERM would cut them short
       old.each { |h| h.retiring = true }
     end
@@ -235,8 +235,8 @@ module Iodine
     def log_start
       return if Iodine.verbosity < 4
       $stderr.write("* Iodine #{Iodine::VERSION} (Go core) master #{Process.pid}: #{@count} worker(s) x " \
-                    "#{Iodine.threads} thread(s)#{@preload ? ', app preloaded' : ''}\n" \
-                    "* Listening on #{Iodine.listeners.map(&:to_s).join(', ')}\n")
+                    "#{Iodine.threads} thread(s)#{@preload ? ", app preloaded" : ""}\n" \
+                    "* Listening on #{Iodine.listeners.map(&:to_s).join(", ")}\n")
     end
 
     def log(message)

@@ -167,7 +167,7 @@ module Iodine
     end
 
     def inspect
-      "#<Iodine::Connection #{@protocol} #{@id}#{open? ? '' : ' closed'}>"
+      "#<Iodine::Connection #{@protocol} #{@id}#{open? ? "" : " closed"}>"
     end
 
     # The id Go knows this connection by (PubSub uses it).

@@ -6,7 +6,7 @@ module Iodine
 
   def self.on_state(state, &block)
     state = state.to_sym
-    raise ArgumentError, "unknown state #{state.inspect} (one of #{STATES.join(', ')})" unless STATES.include?(state)
+    raise ArgumentError, "unknown state #{state.inspect} (one of #{STATES.join(", ")})" unless STATES.include?(state)
     raise ArgumentError, "on_state needs a block" unless block
     @hooks[state] << block
     block

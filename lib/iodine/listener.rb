@@ -39,7 +39,10 @@ module Iodine
     # A size or time setting (Iodine.listen's, and the clients' ping:,
     # timeout: and max_msg:): a positive number.
     def self.positive(name, value)
-      raise ArgumentError, "#{name} must be a positive number, got #{value.inspect}" unless value.is_a?(Numeric) && value.positive?
+      unless value.is_a?(Numeric) && value.positive?
+        raise ArgumentError,
+              "#{name} must be a positive number, got #{value.inspect}"
+      end
       value
     end
 
@@ -90,7 +93,7 @@ module Iodine
     def core_options
       o = @options
       { address: @address, port: @port, unix: @unix, fd: @socket ? @socket.fileno : -1,
-        public: o[:public] ? File.expand_path(o[:public].to_s) : "", log: !!o[:log], raw: raw?,
+        public: o[:public] ? File.expand_path(o[:public].to_s) : "", log: o[:log] ? true : false, raw: raw?,
         **ListenerSettings.core(o) }
     end
 

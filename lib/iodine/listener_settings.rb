@@ -9,7 +9,7 @@ module Iodine
   module ListenerSettings
     # name => [default, what one unit is worth in the core's unit, the core's name]
     UNITS = {
-      max_body: [50, 1 << 20, :max_body_bytes],              # MB
+      max_body: [50, 1 << 20, :max_body_bytes], # MB
       max_headers: [32, 1 << 10, :max_header_bytes],          # KB, the whole header block
       max_line: [8192, 1, :max_line_bytes],                   # bytes, one header line
       max_header_count: [128, 1, :max_header_count],          # headers

@@ -126,7 +126,7 @@ module Iodine
       @headers ||= @env.each_with_object({}) do |(k, v), h|
         if k.start_with?("HTTP_") && k != "HTTP_VERSION" # HTTP_VERSION is the server's, not a header
           h[k[5..].downcase.tr("_", "-")] = v
-        elsif k == "CONTENT_TYPE" || k == "CONTENT_LENGTH"
+        elsif %w[CONTENT_TYPE CONTENT_LENGTH].include?(k)
           h[k.downcase.tr("_", "-")] = v
         end
       end
@@ -144,9 +144,7 @@ module Iodine
       @status = Integer(code)
     end
 
-    def status
-      @status
-    end
+    attr_reader :status
 
     def write_header(name, value)
       raise Iodine::Error, "the response was already finished" if @finished

@@ -109,7 +109,11 @@ module Iodine
           [sig, trap(sig) { stop_signal(sig) }]
         end
         # SIGUSR1 would kill a single process; hot restart needs workers.
-        handlers["USR1"] = trap("USR1") { $stderr.write("* SIGUSR1 ignored: hot restart needs cluster mode (-w 1 or more)\n") } if Iodine.master?
+        if Iodine.master?
+          handlers["USR1"] = trap("USR1") do
+            $stderr.write("* SIGUSR1 ignored: hot restart needs cluster mode (-w 1 or more)\n")
+          end
+        end
         handlers
       end
 

@@ -88,7 +88,7 @@ module IodineSpec
     def request(method, path, headers: {}, body: nil, version: "HTTP/1.1")
       headers = { "Host" => "localhost" }.merge(headers)
       headers["Content-Length"] = body.bytesize.to_s if body && !headers.key?("Transfer-Encoding") &&
-                                                          !headers.key?("Content-Length")
+                                                        !headers.key?("Content-Length")
       raw = +"#{method} #{path} #{version}\r\n"
       headers.each { |k, v| Array(v).each { |vv| raw << "#{k}: #{vv}\r\n" } }
       raw << "\r\n"

@@ -102,7 +102,7 @@ module IodineSpec
     end
 
     def output
-      "--- command: #{@command.join(' ')}\n--- stdout:\n#{stdout}\n--- stderr:\n#{stderr}"
+      "--- command: #{@command.join(" ")}\n--- stdout:\n#{stdout}\n--- stderr:\n#{stderr}"
     end
 
     # Waits (bounded) until stderr matches the pattern; returns the match.

@@ -25,7 +25,8 @@ module IodineSpec
     def read_until(text, timeout: @timeout)
       text = text.b
       fill(timeout) { @received.include?(text) }
-      raise "no #{text.inspect} within #{timeout}s; got #{@received.inspect}#{' (closed)' if @eof}" unless @received.include?(text)
+      closed = " (closed)" if @eof
+      raise "no #{text.inspect} within #{timeout}s; got #{@received.inspect}#{closed}" unless @received.include?(text)
       cut = @received.index(text) + text.bytesize
       @received.slice!(0, cut)
     end

@@ -175,7 +175,7 @@ module IodineSpec
       expected = accept_for(key)
       return if response["Sec-WebSocket-Accept"] == expected
 
-      raise HandshakeError.new("bad Sec-WebSocket-Accept #{response['Sec-WebSocket-Accept'].inspect} " \
+      raise HandshakeError.new("bad Sec-WebSocket-Accept #{response["Sec-WebSocket-Accept"].inspect} " \
                                "(expected #{expected.inspect}) in #{status_line(response)}", response)
     end
 

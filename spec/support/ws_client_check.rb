@@ -304,7 +304,7 @@ module IodineSpec
           multi = sse.read_event
           expect_eq([multi.id, multi.event, multi.data], ["2", "multi", "line 1\nline 2"])
           expect_eq(sse.read_comment, "")
-          expect_eq([sse.read_event.data, sse.last_event_id], ["41", "2"])
+          expect_eq([sse.read_event.data, sse.last_event_id], %w[41 2])
           expect_eq(sse.closed?, false)
         end
       end
@@ -365,13 +365,13 @@ module IodineSpec
       pid = Process.spawn(python, script, out: writer, err: File.join(dir, "python.log"), in: File::NULL)
       writer.close
       unless IO.select([reader], nil, nil, 10)
-        raise "python server gave no port:\n#{File.read(File.join(dir, 'python.log'))}"
+        raise "python server gave no port:\n#{File.read(File.join(dir, "python.log"))}"
       end
 
       port = Integer(reader.gets)
       check("permessage-deflate interop with python websockets") do
         WSClient.open(port, "/", extensions: "permessage-deflate; client_max_window_bits") do |ws|
-          raise "not negotiated: #{ws.response_headers['sec-websocket-extensions'].inspect}" unless ws.deflate?
+          raise "not negotiated: #{ws.response_headers["sec-websocket-extensions"].inspect}" unless ws.deflate?
 
           texts = ["compress me " * 50, "compress me " * 50, "\u00e9t\u00e9 " * 20]
           texts.each { |t| ws.send_text(t, compress: true) }
