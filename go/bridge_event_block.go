@@ -17,7 +17,6 @@ type eventHeader struct {
 
 const eventHeaderSize = int(unsafe.Sizeof(eventHeader{}))
 
-
 var eventBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
 
 // pushEvent lays out one event block (header, channel, data) and queues it

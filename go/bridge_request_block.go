@@ -26,7 +26,6 @@ type span struct{ off, len uint32 }
 
 const taskHeaderSize = int(unsafe.Sizeof(taskHeader{}))
 
-
 // taskBuilder lays out one request block: the fixed header, then the
 // strings, then the header span table. It is reused between requests.
 type taskBuilder struct {

@@ -21,7 +21,6 @@ import (
 // client's WebSocket frames are masked. Dialing never blocks Ruby: on_open
 // follows when it succeeds, on_close alone when it fails.
 
-
 type clientOptions struct {
 	kind   int
 	url    string
